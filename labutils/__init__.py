@@ -1,0 +1,19 @@
+"""labutils: the plumbing of the GAN lab book (data, settings, checkpoints, plots, metrics, checkers).
+
+The GANs themselves (models, losses, training loops) live in the chapters, not here.
+"""
+
+from .checkpoints import TrainingRun, start_run, training_steps
+from .checks import (check_discriminator_loss, check_discriminator_step, check_generator_loss,
+                     check_generator_step)
+from .data import CLASS_NAMES, DatasetError, load_dataset, minibatches
+from .metrics import jensen_shannon_1d, wasserstein_1d
+from .plotting import (animate, image_grid, plot_density_1d, plot_losses, plot_samples_2d, show_images,
+                       use_book_style)
+from .results import export_samples, load_samples, save_metrics
+from .settings import (Settings, SettingsError, current, get_device, get_profile, pick, run_record, seed_everything,
+                       setup)
+from .toy import (gaussian_pdf, mixture_pdf, mode_statistics, ring_centres, sample_gaussian_1d, sample_mixture_1d,
+                  sample_ring)
+
+__version__ = "0.1.0"

@@ -1,0 +1,255 @@
+"""Trained models that persist: load a finished run instead of retraining, resume an interrupted one.
+
+Usage in a notebook (the training loop itself stays in the notebook):
+
+    run = lu.start_run("vanilla", config=config, state={"generator": G, "discriminator": D,
+                       "opt_G": opt_G, "opt_D": opt_D}, total_steps=n_steps, code=[train_step])
+    for step in lu.training_steps(run, desc="vanilla GAN"):
+        ...                                   # one training step
+        run.history["loss_D"].append(loss_D)  # everything the figures need goes into run.history
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import inspect
+import json
+import os
+import random
+import time
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .settings import Settings, current
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class TrainingRun:
+    """The state of one training run: where its checkpoint lives, the step reached and the recorded history."""
+
+    name: str
+    path: Path
+    key: str
+    state: dict[str, Any]
+    total_steps: int
+    every_s: float
+    step: int = 0
+    history: defaultdict = field(default_factory=lambda: defaultdict(list))
+    status: str = "trained"  # "trained" (from scratch), "resumed" or "loaded"
+    trained_seconds: float = 0.0
+    trained_on: str = ""
+    trained_at: str = ""
+    last_save: float = field(default_factory=time.perf_counter)
+    record: dict = field(default_factory=dict)
+
+    @property
+    def finished(self) -> bool:
+        """True when every step has been trained."""
+        return self.step >= self.total_steps
+
+
+def _source(obj: Any) -> str:
+    """Return the source code of a function or class (for classes defined in a notebook: their methods)."""
+    try:
+        return inspect.getsource(obj)
+    except (OSError, TypeError):
+        if inspect.isclass(obj):
+            parts = [f"class {obj.__qualname__}({', '.join(b.__qualname__ for b in obj.__bases__)})"]
+            for attr, value in sorted(vars(obj).items()):
+                if inspect.isfunction(value):
+                    parts.append(_source(value))
+                elif not attr.startswith("__"):
+                    parts.append(f"{attr} = {value!r}")
+            return "\n".join(parts)
+        return repr(obj)
+
+
+def _jsonable(value: Any) -> Any:
+    """Return a JSON-serialisable version of a config value (tuples as lists, other objects by repr)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, torch.device):
+        return "device"  # the device never changes the key: a GPU checkpoint is valid on a CPU
+    return repr(value)
+
+
+def settings_key(settings: Settings, name: str, config: dict, state: dict, total_steps: int,
+                 code: Sequence[Any] = ()) -> str:
+    """Return the hash of everything that changes a run's result: profile, config, seed, code, library versions."""
+    modules = {k: (repr(v), _source(type(v))) for k, v in state.items() if isinstance(v, torch.nn.Module)}
+    others = {k: type(v).__qualname__ for k, v in state.items() if not isinstance(v, torch.nn.Module)}
+    payload = {
+        "format": FORMAT_VERSION,
+        "chapter": settings.chapter,
+        "run": name,
+        "profile": settings.profile,
+        "seed": settings.seed,
+        "config": _jsonable(config),
+        "total_steps": total_steps,
+        "modules": modules,
+        "optimisers_and_schedulers": others,
+        "code": [_source(c) for c in code],
+        "torch": ".".join(torch.__version__.split(".")[:2]),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _rng_states() -> dict[str, Any]:
+    """Capture every random state (Python, NumPy, torch CPU and CUDA) in a form torch.load(weights_only=True) accepts."""
+    np_state = np.random.get_state()
+    states = {
+        "python": random.getstate(),
+        "numpy": (np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def _set_rng_states(states: dict[str, Any]) -> None:
+    """Restore the random states captured by _rng_states."""
+    version, internal, gauss = states["python"]
+    random.setstate((version, tuple(internal), gauss))
+    kind, keys, *rest = states["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), *rest))
+    torch.set_rng_state(states["torch"])
+    if "cuda" in states and torch.cuda.is_available() and len(states["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def save(run: TrainingRun) -> None:
+    """Write the run's checkpoint atomically: a temporary file, flushed, then renamed over the old one."""
+    payload = {
+        "format": FORMAT_VERSION,
+        "key": run.key,
+        "name": run.name,
+        "step": run.step,
+        "total_steps": run.total_steps,
+        "state": {k: v.state_dict() for k, v in run.state.items()},
+        "history": dict(run.history),
+        "rng": _rng_states(),
+        "trained_seconds": run.trained_seconds,
+        "trained_on": run.trained_on,
+        "trained_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+    run.path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = run.path.with_name(f".{run.path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as handle:
+            torch.save(payload, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, run.path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    run.trained_at = payload["trained_at"]
+    run.last_save = time.perf_counter()
+
+
+def _load(run: TrainingRun) -> str | None:
+    """Load the checkpoint into the run's objects; return None on success, or why it cannot be used."""
+    try:
+        payload = torch.load(run.path, map_location="cpu", weights_only=True)
+    except Exception as err:  # truncated zip, garbage bytes, unpickling error...
+        return f"it is unreadable, probably truncated or corrupt ({type(err).__name__})"
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION:
+        return "it was written by another version of labutils"
+    if payload.get("key") != run.key:
+        return f"its settings hash {str(payload.get('key'))[:12]} does not match these settings ({run.key[:12]})"
+    if set(payload["state"]) != set(run.state):
+        return f"it holds {sorted(payload['state'])}, not {sorted(run.state)}"
+    backup = {k: copy.deepcopy(v.state_dict()) for k, v in run.state.items()}
+    try:
+        for k, obj in run.state.items():
+            obj.load_state_dict(payload["state"][k])
+        _set_rng_states(payload["rng"])
+    except Exception as err:
+        for k, obj in run.state.items():
+            obj.load_state_dict(backup[k])
+        return f"its contents do not fit the models ({type(err).__name__}: {str(err)[:120]})"
+    run.step = int(payload["step"])
+    run.history = defaultdict(list, payload["history"])
+    run.trained_seconds = float(payload["trained_seconds"])
+    run.trained_on = payload["trained_on"]
+    run.trained_at = payload["trained_at"]
+    return None
+
+
+def start_run(name: str, config: dict, state: dict[str, Any], total_steps: int, code: Sequence[Any] = (),
+              every_s: float = 60.0, settings: Settings | None = None) -> TrainingRun:
+    """Open a training run: load it if it finished before, resume it if it was interrupted, else start it."""
+    settings = settings or current()
+    if total_steps < 0:
+        raise ValueError(f"start_run: total_steps must be >= 0, got {total_steps}.")
+    bad = [k for k, v in state.items() if not (hasattr(v, "state_dict") and hasattr(v, "load_state_dict"))]
+    if bad:
+        raise TypeError(f"start_run: state entries {bad} have no state_dict/load_state_dict; pass models, "
+                        "optimisers and schedulers only.")
+    key = settings_key(settings, name, config, state, total_steps, code)
+    path = settings.checkpoint_dir / settings.chapter / f"{name}-{key[:16]}.pt"
+    run = TrainingRun(name=name, path=path, key=key, state=state, total_steps=total_steps, every_s=every_s,
+                      trained_on=str(settings.device))
+    where = path.relative_to(settings.checkpoint_dir) if path.is_relative_to(settings.checkpoint_dir) else path
+    if settings.retrain:
+        print(f"[checkpoint] {name}: LABBOOK_RETRAIN=1, training from scratch ({total_steps} steps).")
+    elif path.exists():
+        problem = _load(run)
+        if problem is None and run.finished:
+            run.status = "loaded"
+            print(f"[checkpoint] {name}: loaded {where} instead of training: {run.step} steps trained "
+                  f"{run.trained_at} on {run.trained_on} in {run.trained_seconds:.1f} s.")
+        elif problem is None:
+            run.status = "resumed"
+            print(f"[checkpoint] {name}: resuming an interrupted run at step {run.step} of {total_steps} "
+                  f"(checkpoint of {run.trained_at}).")
+        else:
+            print(f"[checkpoint] {name}: ignoring {where}: {problem}; training from scratch.")
+    else:
+        print(f"[checkpoint] {name}: no checkpoint for these settings yet; training {total_steps} steps "
+              f"(saved every {every_s:.0f} s to {where}).")
+    if not run.finished:
+        run.trained_on = str(settings.device)
+    run.record = {"name": name, "status": run.status, "summary": ""}
+    settings.runs.append(run.record)
+    _summarise(run)
+    return run
+
+
+def _summarise(run: TrainingRun) -> None:
+    """Update the line that the run record prints for this run."""
+    run.record["status"] = run.status
+    run.record["summary"] = (f"{run.step}/{run.total_steps} steps, {run.trained_seconds:.1f} s of training "
+                             f"on {run.trained_on}, saved {run.trained_at or 'not yet'}")
+
+
+def training_steps(run: TrainingRun, desc: str | None = None) -> Iterator[int]:
+    """Yield the step numbers still to train, with a progress bar; checkpoint every `every_s` seconds and at the end."""
+    if run.finished:
+        return
+    bar = tqdm(range(run.step, run.total_steps), initial=run.step, total=run.total_steps, desc=desc or run.name,
+               mininterval=0.5)
+    for step in bar:
+        started = time.perf_counter()
+        yield step
+        run.trained_seconds += time.perf_counter() - started
+        run.step = step + 1
+        if run.finished or time.perf_counter() - run.last_save >= run.every_s:
+            save(run)
+    _summarise(run)
+
