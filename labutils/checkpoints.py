@@ -17,6 +17,7 @@ import inspect
 import json
 import os
 import random
+import re
 import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -32,6 +33,7 @@ from tqdm.auto import tqdm
 from .settings import Settings, current
 
 FORMAT_VERSION = 1
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")  # memory addresses in default reprs differ between kernels
 
 
 @dataclass
@@ -67,12 +69,13 @@ def _source(obj: Any) -> str:
         if inspect.isclass(obj):
             parts = [f"class {obj.__qualname__}({', '.join(b.__qualname__ for b in obj.__bases__)})"]
             for attr, value in sorted(vars(obj).items()):
+                value = value.fget if isinstance(value, property) else getattr(value, "__func__", value)
                 if inspect.isfunction(value):
                     parts.append(_source(value))
                 elif not attr.startswith("__"):
-                    parts.append(f"{attr} = {value!r}")
+                    parts.append(f"{attr} = {_ADDRESS.sub('', repr(value))}")
             return "\n".join(parts)
-        return repr(obj)
+        return _ADDRESS.sub("", repr(obj))
 
 
 def _jsonable(value: Any) -> Any:
@@ -92,7 +95,8 @@ def settings_key(settings: Settings, name: str, config: dict, state: dict, total
                  code: Sequence[Any] = ()) -> str:
     """Return the hash of everything that changes a run's result: profile, config, seed, code, library versions."""
     modules = {k: (repr(v), _source(type(v))) for k, v in state.items() if isinstance(v, torch.nn.Module)}
-    others = {k: type(v).__qualname__ for k, v in state.items() if not isinstance(v, torch.nn.Module)}
+    others = {k: [type(v).__qualname__, _jsonable(getattr(v, "defaults", None))]  # optimisers: lr, betas...
+              for k, v in state.items() if not isinstance(v, torch.nn.Module)}
     payload = {
         "format": FORMAT_VERSION,
         "chapter": settings.chapter,
@@ -226,6 +230,7 @@ def start_run(name: str, config: dict, state: dict[str, Any], total_steps: int, 
     if not run.finished:
         run.trained_on = str(settings.device)
     run.record = {"name": name, "status": run.status, "summary": ""}
+    settings.runs[:] = [r for r in settings.runs if r["name"] != name]  # a cell run again replaces its entry
     settings.runs.append(run.record)
     _summarise(run)
     return run

@@ -18,7 +18,8 @@ class CheckFailed(Exception):
 def _run_check(name: str, body: Callable[[], str]) -> bool:
     """Run one checker body, print a pass or a clear explanation, and return whether it passed."""
     try:
-        detail = body()
+        with torch.random.fork_rng(devices=[]):  # the checks seed torch: leave the notebook's random state alone
+            detail = body()
     except NotImplementedError as err:
         print(f"[not done] {name}: not implemented yet ({err or 'the stub is still in place'}). "
               "Replace the `raise NotImplementedError` line with your code.")
@@ -27,7 +28,8 @@ def _run_check(name: str, body: Callable[[], str]) -> bool:
         print(f"[fail] {name}: {err}")
         return False
     except Exception as err:  # the student's code crashed: say where, briefly, without a library traceback
-        frames = [f for f in traceback.extract_tb(err.__traceback__) if "labutils" not in f.filename]
+        frames = [f for f in traceback.extract_tb(err.__traceback__)
+                  if "labutils" not in f.filename and "-packages" not in f.filename]  # the student's own frames
         where = f" (in {frames[-1].name}, line {frames[-1].lineno}: {frames[-1].line})" if frames else ""
         print(f"[fail] {name}: your code raised {type(err).__name__}: {err}{where}")
         return False
@@ -163,6 +165,7 @@ def check_generator_step(fn: Callable[..., float]) -> bool:
         g_before, d_before = copy.deepcopy(G.state_dict()), copy.deepcopy(D.state_dict())
         with torch.no_grad():
             expected = F.binary_cross_entropy_with_logits(D(G(z)), torch.ones(16, 1)).item()
+            saturating = -F.binary_cross_entropy_with_logits(D(G(z)), torch.zeros(16, 1)).item()
         loss = fn(D, G, opt_G, z)
         if isinstance(loss, torch.Tensor):
             loss = loss.item()
@@ -172,7 +175,6 @@ def check_generator_step(fn: Callable[..., float]) -> bool:
             raise CheckFailed("the discriminator's weights changed during the generator step: only opt_G may step.")
         if not _changed(g_before, G):
             raise CheckFailed("the generator's weights did not change: call loss.backward() and opt_G.step().")
-        saturating = -F.binary_cross_entropy_with_logits(D(G(z)).detach(), torch.zeros(16, 1)).item()
         if abs(loss - expected) > 1e-4:
             hint = " That is the saturating loss; use the non-saturating -log D(G(z))." if abs(loss - saturating) < 1e-3 else ""
             raise CheckFailed(f"the returned loss {loss:.4f} should be {expected:.4f} = BCE(D(G(z)), 1) before the update.{hint}")

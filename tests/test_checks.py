@@ -1,0 +1,383 @@
+"""Exercise checkers: correct implementations pass, typical mistakes get the right diagnosis, nothing raises."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import labutils as lu
+
+bce = F.binary_cross_entropy_with_logits
+
+
+def run_checker(capsys, checker, fn, *args) -> tuple[bool, str]:
+    """Call a checker, return (its result, what it printed); it must never raise."""
+    capsys.readouterr()
+    result = checker(fn, *args)
+    return result, capsys.readouterr().out
+
+
+# --- discriminator loss -------------------------------------------------------------------------------------------
+
+def d_loss_correct(real, fake):
+    return bce(real, torch.ones_like(real)) + bce(fake, torch.zeros_like(fake))
+
+
+def d_loss_logsigmoid(real, fake):
+    return -F.logsigmoid(real).mean() - F.logsigmoid(-fake).mean()
+
+
+def d_loss_flipped(real, fake):
+    return -d_loss_correct(real, fake)
+
+
+def d_loss_averaged(real, fake):
+    return (bce(real, torch.ones_like(real)) + bce(fake, torch.zeros_like(fake))) / 2
+
+
+def d_loss_swapped(real, fake):
+    return bce(real, torch.zeros_like(real)) + bce(fake, torch.ones_like(fake))
+
+
+def d_loss_log_sigmoid(real, fake):
+    return -(torch.log(torch.sigmoid(real)).mean() + torch.log(1 - torch.sigmoid(fake)).mean())
+
+
+def d_loss_float(real, fake):
+    return d_loss_correct(real, fake).item()
+
+
+def d_loss_not_averaged(real, fake):
+    return bce(real, torch.ones_like(real), reduction="none") + bce(fake, torch.zeros_like(fake), reduction="none")
+
+
+def d_loss_detached(real, fake):
+    return d_loss_correct(real.detach(), fake.detach())
+
+
+def d_loss_mse(real, fake):
+    return ((torch.sigmoid(real) - 1) ** 2).mean() + (torch.sigmoid(fake) ** 2).mean()
+
+
+def d_loss_stub(real, fake):
+    raise NotImplementedError
+
+
+def d_loss_crash(real, fake):
+    return bce(real, torch.ones(3))  # wrong target shape
+
+
+@pytest.mark.parametrize("fn", [d_loss_correct, d_loss_logsigmoid])
+def test_discriminator_loss_accepts_correct_implementations(capsys, fn):
+    passed, out = run_checker(capsys, lu.check_discriminator_loss, fn)
+    assert passed is True
+    assert out.startswith("[pass] discriminator loss: value ") and "stable for confident logits" in out
+
+
+@pytest.mark.parametrize(("fn", "diagnosis"), [
+    (d_loss_flipped, "the sign is flipped"),
+    (d_loss_averaged, "the two terms are averaged; add them"),
+    (d_loss_swapped, "the targets are swapped"),
+    (d_loss_log_sigmoid, "never log(sigmoid(.))"),
+    (d_loss_float, "should return a torch tensor, got float"),
+    (d_loss_not_averaged, "should return a scalar (average over the batch), got shape (16, 1)"),
+    (d_loss_detached, "does not depend on the logits through autograd"),
+    (d_loss_mse, "on the test logits, expected"),
+])
+def test_discriminator_loss_diagnoses_mistakes(capsys, fn, diagnosis):
+    passed, out = run_checker(capsys, lu.check_discriminator_loss, fn)
+    assert passed is False
+    assert out.startswith("[fail] discriminator loss: ") and diagnosis in out
+    assert "[pass]" not in out
+
+
+def test_log_sigmoid_loss_is_reported_as_unstable_not_as_a_wrong_value(capsys):
+    _, out = run_checker(capsys, lu.check_discriminator_loss, d_loss_log_sigmoid)
+    assert "inf" in out and "F.binary_cross_entropy_with_logits or F.logsigmoid" in out
+
+
+def test_stub_is_not_done(capsys):
+    passed, out = run_checker(capsys, lu.check_discriminator_loss, d_loss_stub)
+    assert passed is False
+    assert out.startswith("[not done] discriminator loss") and "raise NotImplementedError" in out
+
+
+def test_crashing_implementation_fails_with_where(capsys):
+    passed, out = run_checker(capsys, lu.check_discriminator_loss, d_loss_crash)
+    assert passed is False
+    assert out.startswith("[fail] discriminator loss: your code raised ValueError")
+    assert "in d_loss_crash, line" in out and "bce(real, torch.ones(3))" in out
+
+
+# --- generator loss -----------------------------------------------------------------------------------------------
+
+def g_loss_non_saturating(fake):
+    return bce(fake, torch.ones_like(fake))
+
+
+def g_loss_saturating(fake):
+    return -F.softplus(fake).mean()  # log(1 - sigmoid(x)) = -softplus(x), stable
+
+
+def g_loss_saturating_unstable(fake):
+    return torch.log(1 - torch.sigmoid(fake)).mean()
+
+
+def g_loss_flipped(fake):
+    return -bce(fake, torch.ones_like(fake))
+
+
+@pytest.mark.parametrize(("fn", "variant"), [(g_loss_non_saturating, "non_saturating"),
+                                             (g_loss_saturating, "saturating")])
+def test_generator_loss_accepts_correct_implementations(capsys, fn, variant):
+    passed, out = run_checker(capsys, lu.check_generator_loss, fn, variant)
+    assert passed is True
+    assert out.startswith(f"[pass] generator loss ({variant.replace('_', '-')})")
+
+
+def test_generator_loss_default_variant_is_non_saturating(capsys):
+    assert lu.check_generator_loss(g_loss_non_saturating) is True
+    assert lu.check_generator_loss(g_loss_saturating) is False
+
+
+@pytest.mark.parametrize(("fn", "variant", "diagnosis"), [
+    (g_loss_saturating, "non_saturating", "this is the saturating loss, not the one asked for"),
+    (g_loss_non_saturating, "saturating", "this is the non-saturating loss, not the one asked for"),
+    (g_loss_flipped, "non_saturating", "the sign is flipped"),
+    (g_loss_saturating_unstable, "saturating", "never log(sigmoid(.))"),
+    (lambda fake: g_loss_non_saturating(fake).item(), "non_saturating", "should return a torch tensor"),
+])
+def test_generator_loss_diagnoses_mistakes(capsys, fn, variant, diagnosis):
+    passed, out = run_checker(capsys, lu.check_generator_loss, fn, variant)
+    assert passed is False
+    assert out.startswith("[fail] generator loss") and diagnosis in out
+
+
+def test_generator_loss_rejects_unknown_variant():
+    with pytest.raises(ValueError, match="variant must be 'non_saturating' or 'saturating'"):
+        lu.check_generator_loss(g_loss_non_saturating, variant="wasserstein")
+
+
+def test_generator_loss_stub_and_crash(capsys):
+    def stub(fake):
+        raise NotImplementedError("write the generator loss")
+
+    def crash(fake):
+        return fake.undefined_attribute
+
+    passed, out = run_checker(capsys, lu.check_generator_loss, stub)
+    assert passed is False and out.startswith("[not done]") and "write the generator loss" in out
+    passed, out = run_checker(capsys, lu.check_generator_loss, crash)
+    assert passed is False and out.startswith("[fail]") and "AttributeError" in out and "in crash" in out
+
+
+# --- discriminator step -------------------------------------------------------------------------------------------
+
+def d_step_correct(D, G, opt_D, x_real, z):
+    fake = G(z).detach()
+    loss = bce(D(x_real), torch.ones(len(x_real), 1)) + bce(D(fake), torch.zeros(len(z), 1))
+    opt_D.zero_grad()
+    loss.backward()
+    opt_D.step()
+    return loss.item()
+
+
+def d_step_returns_tensor(D, G, opt_D, x_real, z):
+    fake = G(z).detach()
+    loss = bce(D(x_real), torch.ones(len(x_real), 1)) + bce(D(fake), torch.zeros(len(z), 1))
+    opt_D.zero_grad()
+    loss.backward()
+    opt_D.step()
+    return loss
+
+
+def d_step_no_detach(D, G, opt_D, x_real, z):
+    loss = bce(D(x_real), torch.ones(len(x_real), 1)) + bce(D(G(z)), torch.zeros(len(z), 1))
+    opt_D.zero_grad()
+    loss.backward()
+    opt_D.step()
+    return loss.item()
+
+
+def d_step_wrong_optimiser(D, G, opt_D, x_real, z):
+    opt_G = torch.optim.SGD(G.parameters(), lr=0.1)
+    loss = bce(D(x_real), torch.ones(len(x_real), 1)) + bce(D(G(z)), torch.zeros(len(z), 1))
+    opt_G.zero_grad()
+    loss.backward()
+    opt_G.step()
+    return loss.item()
+
+
+def d_step_no_step(D, G, opt_D, x_real, z):
+    loss = bce(D(x_real), torch.ones(len(x_real), 1)) + bce(D(G(z).detach()), torch.zeros(len(z), 1))
+    loss.backward()
+    return loss.item()
+
+
+def d_step_ascent(D, G, opt_D, x_real, z):
+    loss = bce(D(x_real), torch.ones(len(x_real), 1)) + bce(D(G(z).detach()), torch.zeros(len(z), 1))
+    opt_D.zero_grad()
+    (-loss).backward()
+    opt_D.step()
+    return loss.item()
+
+
+def d_step_loss_after_update(D, G, opt_D, x_real, z):
+    d_step_correct(D, G, opt_D, x_real, z)
+    with torch.no_grad():
+        return (bce(D(x_real), torch.ones(len(x_real), 1)) + bce(D(G(z)), torch.zeros(len(z), 1))).item()
+
+
+def d_step_returns_none(D, G, opt_D, x_real, z):
+    d_step_correct(D, G, opt_D, x_real, z)
+
+
+@pytest.mark.parametrize("fn", [d_step_correct, d_step_returns_tensor])
+def test_discriminator_step_accepts_correct_implementations(capsys, fn):
+    passed, out = run_checker(capsys, lu.check_discriminator_step, fn)
+    assert passed is True
+    assert out.startswith("[pass] discriminator step: D's loss") and "G untouched" in out
+
+
+@pytest.mark.parametrize(("fn", "diagnosis"), [
+    (d_step_no_detach, "gradients reached the generator: detach G(z)"),
+    (d_step_wrong_optimiser, "the generator's weights changed during the discriminator step"),
+    (d_step_no_step, "the discriminator's weights did not change"),
+    (d_step_ascent, "did not lower D's loss"),
+    (d_step_loss_after_update, "measured before the update"),
+    (d_step_returns_none, "return the loss as a Python float (loss.item()), got NoneType"),
+])
+def test_discriminator_step_diagnoses_mistakes(capsys, fn, diagnosis):
+    passed, out = run_checker(capsys, lu.check_discriminator_step, fn)
+    assert passed is False
+    assert out.startswith("[fail] discriminator step: ") and diagnosis in out
+
+
+def test_discriminator_step_stub_and_crash(capsys):
+    def stub(D, G, opt_D, x_real, z):
+        raise NotImplementedError
+
+    def crash(D, G, opt_D, x_real, z):
+        return D(z).item()  # z has 4 features, D expects 1
+
+    passed, out = run_checker(capsys, lu.check_discriminator_step, stub)
+    assert passed is False and out.startswith("[not done] discriminator step")
+    passed, out = run_checker(capsys, lu.check_discriminator_step, crash)
+    assert passed is False and out.startswith("[fail] discriminator step: your code raised RuntimeError")
+    assert "in crash, line" in out
+
+
+# --- generator step -----------------------------------------------------------------------------------------------
+
+def g_step_correct(D, G, opt_G, z):
+    loss = bce(D(G(z)), torch.ones(len(z), 1))
+    opt_G.zero_grad()
+    loss.backward()
+    opt_G.step()
+    return loss.item()
+
+
+def g_step_returns_tensor(D, G, opt_G, z):
+    loss = bce(D(G(z)), torch.ones(len(z), 1))
+    opt_G.zero_grad()
+    loss.backward()
+    opt_G.step()
+    return loss.detach()
+
+
+def g_step_saturating(D, G, opt_G, z):
+    loss = -bce(D(G(z)), torch.zeros(len(z), 1))
+    opt_G.zero_grad()
+    loss.backward()
+    opt_G.step()
+    return loss.item()
+
+
+def g_step_steps_discriminator(D, G, opt_G, z):
+    opt_D = torch.optim.SGD(D.parameters(), lr=0.1)
+    loss = bce(D(G(z)), torch.ones(len(z), 1))
+    opt_G.zero_grad()
+    opt_D.zero_grad()
+    loss.backward()
+    opt_D.step()
+    opt_G.step()
+    return loss.item()
+
+
+def g_step_no_step(D, G, opt_G, z):
+    loss = bce(D(G(z)), torch.ones(len(z), 1))
+    loss.backward()
+    return loss.item()
+
+
+def g_step_ascent(D, G, opt_G, z):
+    loss = bce(D(G(z)), torch.ones(len(z), 1))
+    opt_G.zero_grad()
+    (-loss).backward()
+    opt_G.step()
+    return loss.item()
+
+
+@pytest.mark.parametrize("fn", [g_step_correct, g_step_returns_tensor])
+def test_generator_step_accepts_correct_implementations(capsys, fn):
+    passed, out = run_checker(capsys, lu.check_generator_step, fn)
+    assert passed is True
+    assert out.startswith("[pass] generator step: G's loss") and "D untouched" in out
+
+
+@pytest.mark.parametrize(("fn", "diagnosis"), [
+    (g_step_saturating, "That is the saturating loss; use the non-saturating -log D(G(z))."),
+    (g_step_steps_discriminator, "the discriminator's weights changed during the generator step"),
+    (g_step_no_step, "the generator's weights did not change"),
+    (g_step_ascent, "did not lower G's loss"),
+    (lambda D, G, opt_G, z: [g_step_correct(D, G, opt_G, z)], "return the loss as a Python float"),
+])
+def test_generator_step_diagnoses_mistakes(capsys, fn, diagnosis):
+    passed, out = run_checker(capsys, lu.check_generator_step, fn)
+    assert passed is False
+    assert out.startswith("[fail] generator step: ") and diagnosis in out
+
+
+def test_generator_step_stub_and_crash(capsys):
+    def stub(D, G, opt_G, z):
+        raise NotImplementedError
+
+    def crash(D, G, opt_G, z):
+        raise KeyError("oops")
+
+    passed, out = run_checker(capsys, lu.check_generator_step, stub)
+    assert passed is False and out.startswith("[not done] generator step")
+    passed, out = run_checker(capsys, lu.check_generator_step, crash)
+    assert passed is False and out.startswith("[fail] generator step: your code raised KeyError")
+
+
+# --- side effects -------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("checker", "fn"), [
+    (lu.check_discriminator_loss, d_loss_correct),
+    (lu.check_generator_loss, g_loss_non_saturating),
+    (lu.check_discriminator_step, d_step_correct),
+    (lu.check_generator_step, g_step_correct),
+])
+def test_checkers_leave_the_notebooks_random_state_alone(capsys, checker, fn):
+    """A checker cell must not reseed the notebook: the numbers drawn after it are those drawn without it."""
+    lu.seed_everything(11)
+    expected = torch.randn(5), np.random.rand(2), random.random()
+    lu.seed_everything(11)
+    assert checker(fn) is True
+    after = torch.randn(5), np.random.rand(2), random.random()
+    assert torch.equal(after[0], expected[0])
+    assert np.array_equal(after[1], expected[1]) and after[2] == expected[2]
+
+
+def test_checkers_are_deterministic(capsys):
+    lu.seed_everything(1)
+    lu.check_discriminator_step(d_step_correct)
+    first = capsys.readouterr().out
+    lu.seed_everything(2)
+    lu.check_discriminator_step(d_step_correct)
+    assert capsys.readouterr().out == first
