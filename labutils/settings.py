@@ -131,16 +131,31 @@ def device_description(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
     if device.type == "cpu":
-        return f"cpu ({torch.get_num_threads()} threads, {platform.machine()})"
+        threads = torch.get_num_threads()
+        return f"cpu ({threads} thread{'s' if threads > 1 else ''}, {platform.machine()})"
     return device.type
 
 
 _current: Settings | None = None
 
 
-def setup(chapter: str, seed: int = 0) -> Settings:
-    """Read the settings, seed everything, print the banner and return the settings."""
+def get_threads(suggested: int | None = None) -> int:
+    """Return LABBOOK_THREADS, else the chapter's suggestion, else torch's default number of CPU threads."""
+    value = os.environ.get("LABBOOK_THREADS", "").strip()
+    if value:
+        if not value.isdigit() or int(value) < 1:
+            raise SettingsError(f"LABBOOK_THREADS={value!r} must be a positive whole number of CPU threads.")
+        return int(value)
+    return suggested or torch.get_num_threads()
+
+
+def setup(chapter: str, seed: int = 0, threads: int | None = None) -> Settings:
+    """Read the settings, seed everything, print the banner and return the settings.
+
+    `threads` suggests how many CPU threads torch uses (tiny networks run fastest on one); LABBOOK_THREADS wins.
+    """
     global _current
+    torch.set_num_threads(get_threads(threads))
     settings = Settings(
         chapter=chapter,
         profile=get_profile(),
