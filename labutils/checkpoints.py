@@ -206,7 +206,8 @@ def start_run(name: str, config: dict, state: dict[str, Any], total_steps: int, 
         raise TypeError(f"start_run: state entries {bad} have no state_dict/load_state_dict; pass models, "
                         "optimisers and schedulers only.")
     key = settings_key(settings, name, config, state, total_steps, code)
-    path = settings.checkpoint_dir / settings.chapter / f"{name}-{key[:16]}.pt"
+    slug = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") or "run"
+    path = settings.checkpoint_dir / settings.chapter / f"{slug}-{key[:16]}.pt"
     run = TrainingRun(name=name, path=path, key=key, state=state, total_steps=total_steps, every_s=every_s,
                       trained_on=str(settings.device))
     where = path.relative_to(settings.checkpoint_dir) if path.is_relative_to(settings.checkpoint_dir) else path

@@ -78,9 +78,13 @@ def plot_density_1d(x_grid: np.ndarray, p_data: np.ndarray, generated: torch.Ten
     ax.plot(x_grid, p_data, color="tab:blue", lw=2, label=r"$p_\mathrm{data}$")
     if generated is not None:
         values = np.asarray(torch.as_tensor(generated).detach().cpu()).ravel()
-        values = values[(values >= x_grid[0]) & (values <= x_grid[-1])]
-        ax.hist(values, bins=bins, range=(x_grid[0], x_grid[-1]), density=True, color="tab:orange", alpha=0.5,
-                label=r"$p_g$ (generated)")
+        counts, edges = np.histogram(values, bins=bins, range=(x_grid[0], x_grid[-1]))
+        density = counts / max(len(values), 1) / (edges[1] - edges[0])  # mass outside the plot is not rescaled in
+        ax.stairs(density, edges, fill=True, color="tab:orange", alpha=0.5, label=r"$p_g$ (generated)")
+        outside = 1 - counts.sum() / max(len(values), 1)
+        if outside > 0.005:
+            ax.text(0.98, 0.95, f"{outside:.0%} of samples outside the plot", ha="right", va="top",
+                    transform=ax.transAxes, fontsize=8, color="tab:orange")
     if d_values is not None:
         ax.plot(x_grid, d_values, color="tab:green", lw=2, ls="--", label=r"$D(x)$")
         ax.axhline(0.5, color="gray", lw=0.8, ls=":")

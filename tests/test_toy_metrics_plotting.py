@@ -210,7 +210,10 @@ def test_plot_density_1d():
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert len(labels) == 3 and "$D(x)$" in labels
     assert ax.get_title() == "step 0" and ax.get_xlim() == (-4.0, 4.0)
-    assert len(ax.patches) == 60  # the histogram of the generated samples
+    assert len(ax.patches) == 1  # the histogram of the generated samples, drawn as one filled step patch
+    assert not any("outside" in t.get_text() for t in ax.texts)  # N(0, 1) samples all lie within [-4, 4]
+    far = lu.plot_density_1d(x, lu.gaussian_pdf(x, 0, 1), generated=torch.full((100, 1), 10.0))
+    assert any("100% of samples outside" in t.get_text() for t in far.axes[0].texts)
     narrow = lu.gaussian_pdf(x, 0, 0.1)
     only_data = lu.plot_density_1d(x, narrow)
     assert only_data.axes[0].get_ylim()[1] == pytest.approx(narrow.max() * 1.15)  # the peak stays in view
