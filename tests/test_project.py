@@ -1,0 +1,117 @@
+"""The project as a whole: paired notebooks in sync, committed full-profile outputs, dependency files, README."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+
+import nbformat
+import pytest
+import yaml
+
+from labutils import notebooks
+from labutils.settings import REPO_ROOT
+
+CHAPTERS = notebooks.chapter_sources()
+CHAPTER_IDS = [p.stem for p in CHAPTERS]
+
+
+def test_there_are_chapters():
+    assert len(CHAPTERS) >= 2, "chapters/NN_topic.py sources are missing"
+
+
+@pytest.mark.parametrize("source", CHAPTERS, ids=CHAPTER_IDS)
+def test_pair_in_sync(source):
+    """The .ipynb has exactly the cells of its py:percent source (edit the .py, then run the execute command)."""
+    assert notebooks.out_of_sync(source) is None, notebooks.out_of_sync(source)
+
+
+def test_out_of_sync_is_detected(tmp_path):
+    source = tmp_path / "01_demo.py"
+    source.write_text("# %%\nx = 1\n\n# %% [markdown]\n# Hello\n")
+    assert "missing" in notebooks.out_of_sync(source)
+    notebooks.sync(source)
+    assert notebooks.out_of_sync(source) is None
+    source.write_text("# %%\nx = 2\n\n# %% [markdown]\n# Hello\n")
+    assert "cell 0 differs" in notebooks.out_of_sync(source)
+    source.write_text("# %%\nx = 2\n")
+    notebooks.sync(source)
+    source.write_text("# %%\nx = 2\n\n# %%\ny = 3\n")
+    assert "has 2 cells" in notebooks.out_of_sync(source)
+
+
+@pytest.mark.parametrize("source", CHAPTERS, ids=CHAPTER_IDS)
+def test_committed_outputs_come_from_a_full_profile_run(source):
+    """Every code cell ran, without errors, in the full profile, and the run record is there."""
+    notebook = nbformat.read(source.with_suffix(".ipynb"), as_version=4)
+    code_cells = [c for c in notebook.cells if c.cell_type == "code"]
+    assert all(c.execution_count is not None for c in code_cells), "some cells were not executed"
+    outputs = [o for c in code_cells for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"], "the committed notebook contains an error"
+    text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    assert "profile     : full" in text, "the committed outputs are not from the full profile"
+    assert re.search(r"Run record: .*\n  profile full on ", text), "the run record cell is missing"
+    assert "wall time" in text and "versions:" in text
+
+
+@pytest.mark.parametrize("source", CHAPTERS, ids=CHAPTER_IDS)
+def test_notebooks_stay_lean(source):
+    size = source.with_suffix(".ipynb").stat().st_size
+    assert size < 2_500_000, f"{source.stem}.ipynb is {size / 1e6:.1f} MB: lower figure dpi or animation frames"
+
+
+@pytest.mark.parametrize("source", CHAPTERS, ids=CHAPTER_IDS)
+def test_chapter_structure(source):
+    """Each chapter sets up labutils, has a settings cell, exports metrics and ends with the run record."""
+    text = source.read_text()
+    assert f'lu.setup("{source.stem}"' in text
+    assert "## Settings" in text
+    assert "lu.save_metrics(" in text
+    assert "lu.run_record(settings)" in text.strip().splitlines()[-1]
+    assert "nn.BCELoss" not in text and "torch.log(torch.sigmoid" not in text, "use BCEWithLogitsLoss / logits"
+
+
+def _requirement_names(requirements: list[str]) -> dict[str, str]:
+    """Map normalised package names to their version specifiers."""
+    result = {}
+    for requirement in requirements:
+        match = re.match(r"^\s*([A-Za-z0-9_.\-]+)\s*(.*)$", requirement)
+        name = {"pytorch": "torch"}.get(match.group(1).lower(), match.group(1).lower()).replace("_", "-")
+        result[name] = match.group(2).replace(" ", "")
+    return result
+
+
+def test_environment_yml_matches_pyproject():
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    wanted = _requirement_names(project["dependencies"] + project["optional-dependencies"]["dev"])
+    environment = yaml.safe_load((REPO_ROOT / "environment.yml").read_text())
+    conda = [d for d in environment["dependencies"] if isinstance(d, str)]
+    pip = [d for d in environment["dependencies"] if isinstance(d, dict)][0]["pip"]
+    have = {k: v for k, v in _requirement_names(conda).items() if k not in ("python", "pip")}
+    assert have == wanted, f"environment.yml differs from pyproject.toml: {set(have.items()) ^ set(wanted.items())}"
+    assert "-e ." in pip, "environment.yml must install labutils itself (pip: -e .)"
+
+
+def test_torch_is_a_range_that_admits_the_tested_pair():
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    specs = _requirement_names(project["dependencies"])
+    from packaging.specifiers import SpecifierSet
+
+    assert "==" not in specs["torch"] and "==" not in specs["torchvision"]
+    assert "2.14.1" in SpecifierSet(specs["torch"]) and "0.29.1" in SpecifierSet(specs["torchvision"])
+
+
+def test_readme_covers_every_chapter_and_setting():
+    readme = (REPO_ROOT / "README.md").read_text()
+    for chapter in CHAPTER_IDS:
+        assert chapter in readme, f"README does not mention {chapter}"
+    for variable in ("LABBOOK_PROFILE", "LABBOOK_DEVICE", "LABBOOK_DATA", "LABBOOK_CHECKPOINTS", "LABBOOK_RESULTS",
+                     "LABBOOK_RETRAIN"):
+        assert variable in readme, f"README does not document {variable}"
+    assert "python -m labutils.notebooks execute" in readme and "pytest" in readme
+
+
+def test_ci_runs_the_readme_test_command():
+    ci = (REPO_ROOT / ".ci" / "run").read_text()
+    assert "python -m pytest" in ci
+    assert "../shared/data" in ci and "LABBOOK_DATA" in ci
