@@ -68,7 +68,9 @@ def test_chapter_structure(source):
     assert "## Settings" in text
     assert "lu.save_metrics(" in text
     assert "lu.run_record(settings)" in text.strip().splitlines()[-1]
-    assert "nn.BCELoss" not in text and "torch.log(torch.sigmoid" not in text, "use BCEWithLogitsLoss / logits"
+    code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+    assert "nn.BCELoss" not in code and "torch.log(torch.sigmoid" not in code, "use BCEWithLogitsLoss / logits"
+    assert "nn.Sigmoid()" not in code, "models output logits; the sigmoid belongs in the loss"
 
 
 def _requirement_names(requirements: list[str]) -> dict[str, str]:
