@@ -350,3 +350,39 @@ plt.show()
 # $o_b(x_i) = \sum_{j} \exp(-\lVert M_{i,b} - M_{j,b} \rVert_1)$ measures how many samples of the
 # batch are close to $x_i$. The discriminator sees these $B$ numbers beside $f(x_i)$: a batch of
 # near-identical fakes has large $o_b$, unlike a batch of real data, and is easy to reject.
+
+# %%
+class MinibatchDiscrimination(nn.Module):
+    """Features f (batch, A) -> (batch, A + n_kernels): appends o_b(x_i) = sum_j exp(-||M_ib - M_jb||_1)."""
+
+    def __init__(self, in_features: int, n_kernels: int, kernel_dim: int):
+        super().__init__()
+        self.n_kernels, self.kernel_dim = n_kernels, kernel_dim
+        self.T = nn.Parameter(0.1 * torch.randn(in_features, n_kernels * kernel_dim))
+
+    def forward(self, f):
+        M = (f @ self.T).view(-1, self.n_kernels, self.kernel_dim)        # (batch, B, C)
+        l1 = torch.cdist(M.transpose(0, 1), M.transpose(0, 1), p=1)       # (B, batch, batch) L1 distances
+        o = torch.exp(-l1).sum(dim=2).transpose(0, 1) - 1                 # (batch, B); -1 removes j = i
+        return torch.cat([f, o], dim=1)
+
+
+class MinibatchDiscriminator(nn.Module):
+    """The Discriminator above with a minibatch discrimination layer before its output layer."""
+
+    def __init__(self, hidden: int, depth: int, dim: int, n_kernels: int, kernel_dim: int):
+        super().__init__()
+        layers, width = [], dim
+        for _ in range(depth):
+            layers += [nn.Linear(width, hidden), nn.LeakyReLU(0.2)]
+            width = hidden
+        self.features = nn.Sequential(*layers)
+        self.minibatch = MinibatchDiscrimination(hidden, n_kernels, kernel_dim)
+        self.out = nn.Linear(hidden + n_kernels, 1)
+
+    def forward(self, x):
+        return self.out(self.minibatch(self.features(x)))
+
+
+print("shapes:", tuple(MinibatchDiscrimination(8, 5, 3)(torch.randn(7, 8)).shape),
+      tuple(MinibatchDiscriminator(16, 2, 2, 5, 3)(torch.randn(7, 2)).shape))
