@@ -75,11 +75,13 @@ def plot_density_1d(x_grid: np.ndarray, p_data: np.ndarray, generated: torch.Ten
                     bins: int = 60) -> Figure:
     """Plot p_data, a histogram of generated samples (p_g) and the discriminator's D(x) on one axis."""
     fig, ax = _new_axes(ax, (6.4, 3.6))
+    top = max(1.05, float(np.max(p_data)) * 1.15)
     ax.plot(x_grid, p_data, color="tab:blue", lw=2, label=r"$p_\mathrm{data}$")
     if generated is not None:
         values = np.asarray(torch.as_tensor(generated).detach().cpu()).ravel()
         counts, edges = np.histogram(values, bins=bins, range=(x_grid[0], x_grid[-1]))
         density = counts / max(len(values), 1) / (edges[1] - edges[0])  # mass outside the plot is not rescaled in
+        top = max(top, float(density.max()) * 1.05)
         ax.stairs(density, edges, fill=True, color="tab:orange", alpha=0.5, label=r"$p_g$ (generated)")
         outside = 1 - counts.sum() / max(len(values), 1)
         if outside > 0.005:
@@ -89,7 +91,7 @@ def plot_density_1d(x_grid: np.ndarray, p_data: np.ndarray, generated: torch.Ten
         ax.plot(x_grid, d_values, color="tab:green", lw=2, ls="--", label=r"$D(x)$")
         ax.axhline(0.5, color="gray", lw=0.8, ls=":")
     ax.set(title=title, xlabel="x", ylabel="density / probability", xlim=(x_grid[0], x_grid[-1]))
-    ax.set_ylim(0, max(1.05, float(np.max(p_data)) * 1.15))
+    ax.set_ylim(0, top)
     ax.legend(loc="upper left")
     return fig
 

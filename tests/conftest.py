@@ -15,9 +15,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
+import labutils.data  # noqa: E402
 import labutils.settings  # noqa: E402
 
-REAL_DATA = Path(__file__).resolve().parent.parent / "data"
+# The real datasets, where the caller keeps them (LABBOOK_DATA, as CI sets it; else data/ in the repository).
+# The idx files are extracted once here, so that tests can link the extracted files into their own folders.
+REAL_DATA = labutils.settings.get_data_dir()
+for _name in ("mnist", "fashion"):
+    labutils.data._check_idx_files(_name, REAL_DATA, train=True)
 # The models here are tiny: one thread is faster than two fighting each other (and than a neighbour's training job).
 torch.set_num_threads(1)
 LABBOOK_VARIABLES = ("LABBOOK_DATA", "LABBOOK_CHECKPOINTS", "LABBOOK_RESULTS", "LABBOOK_PROFILE", "LABBOOK_RETRAIN",
