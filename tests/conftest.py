@@ -23,6 +23,7 @@ import labutils.settings  # noqa: E402
 REAL_DATA = labutils.settings.get_data_dir()
 for _name in ("mnist", "fashion"):
     labutils.data._check_idx_files(_name, REAL_DATA, train=True)
+labutils.data.load_dataset("usps", train=True, data_dir=REAL_DATA)  # parses USPS once and caches it there
 # The models here are tiny: one thread is faster than two fighting each other (and than a neighbour's training job).
 torch.set_num_threads(1)
 LABBOOK_VARIABLES = ("LABBOOK_DATA", "LABBOOK_CHECKPOINTS", "LABBOOK_RESULTS", "LABBOOK_PROFILE", "LABBOOK_RETRAIN",

@@ -14,7 +14,7 @@ import labutils as lu
 from labutils import data as data_module
 from labutils.data import DatasetError, DatasetMissingError, load_dataset, make_standin, minibatches
 
-REAL_DATA = Path(__file__).resolve().parent.parent / "data"
+from conftest import REAL_DATA  # noqa: E402  (the real datasets, where the caller keeps them)
 IDX_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 
