@@ -7,6 +7,7 @@ from .checkpoints import TrainingRun, start_run, training_steps
 from .checks import (check_discriminator_loss, check_discriminator_step, check_generator_loss,
                      check_generator_step)
 from .data import CLASS_NAMES, DatasetError, load_dataset, minibatches
+from .evaluation import evaluate_samples, frechet_distance, get_classifier, real_vs_real_distance
 from .metrics import jensen_shannon_1d, wasserstein_1d
 from .plotting import (animate, image_grid, plot_density_1d, plot_losses, plot_samples_2d, show_images,
                        use_book_style)
