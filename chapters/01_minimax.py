@@ -42,6 +42,7 @@ from torch import nn
 import labutils as lu
 
 settings = lu.setup("01_minimax", seed=0, threads=1)  # tiny networks: one CPU thread is fastest
+device = settings.device
 
 # %% [markdown]
 # ## Settings
@@ -87,7 +88,7 @@ far_mean = -3.0                  # the mean of a poor generator, far from the da
 # $$
 #
 # $D$ can choose its value independently at every $x$, so we maximise the integrand pointwise. For
-# $a, b \ge 0$ not both zero, $f(y) = a \log y + b \log(1 - y)$ on $(0, 1)$ has
+# $a, b > 0$, $f(y) = a \log y + b \log(1 - y)$ on $(0, 1)$ has
 # $f'(y) = \frac{a}{y} - \frac{b}{1-y} = 0 \iff y = \frac{a}{a + b}$, and $f'' < 0$, so this is the
 # maximum. With $a = p_\text{data}(x)$ and $b = p_g(x)$:
 #
@@ -135,8 +136,10 @@ far_mean = -3.0                  # the mean of a poor generator, far from the da
 # > &nbsp;&nbsp; sample $m$ noise vectors and *descend* $\frac1m \sum_i \log(1 - D(G(z_i)))$ in $G$'s
 # >   parameters (in practice: ascend $\log D(G(z_i))$, see 1.6).
 #
-# With $k$ large, $D$ stays close to $D^*_G$ and the generator step follows the gradient of
-# $C(G)$, that is of the JSD. The paper used $k = 1$, the cheapest choice, and so does most later work.
+# With $k$ large, $D$ stays close to $D^*_G$ and the generator step on the minimax loss follows the
+# gradient of $C(G)$, that is of the JSD (with the non-saturating loss of 1.6 it follows another
+# divergence with the same minimum, Arjovsky and Bottou, 2017, *Towards Principled Methods for Training
+# GANs*). The paper used $k = 1$, the cheapest choice, and so does most later work.
 
 # %% [markdown]
 # ## 1.5 Checking the theory numerically
@@ -179,7 +182,7 @@ class Discriminator(nn.Module):
         return self.net(x)
 
 
-discriminator = Discriminator(hidden)
+discriminator = Discriminator(hidden).to(device)
 optimizer_d = torch.optim.Adam(discriminator.parameters(), lr=lr_d)
 bce = nn.BCEWithLogitsLoss()
 print(discriminator)
@@ -194,10 +197,10 @@ print("parameters:", sum(p.numel() for p in discriminator.parameters()))
 run = lu.start_run("optimal_discriminator", config=dict(data_mean=data_mean, data_std=data_std, gen_mean=gen_mean,
                    gen_std=gen_std, hidden=hidden, lr_d=lr_d, batch_size=batch_size),
                    state={"discriminator": discriminator, "optimizer_d": optimizer_d}, total_steps=d_steps)
-ones, zeros = torch.ones(batch_size, 1), torch.zeros(batch_size, 1)
+ones, zeros = torch.ones(batch_size, 1, device=device), torch.zeros(batch_size, 1, device=device)
 for step in lu.training_steps(run, desc="discriminator"):
-    x_real = lu.sample_gaussian_1d(batch_size, data_mean, data_std)
-    x_fake = lu.sample_gaussian_1d(batch_size, gen_mean, gen_std)
+    x_real = lu.sample_gaussian_1d(batch_size, data_mean, data_std).to(device)
+    x_fake = lu.sample_gaussian_1d(batch_size, gen_mean, gen_std).to(device)
     loss = bce(discriminator(x_real), ones) + bce(discriminator(x_fake), zeros)
     optimizer_d.zero_grad()
     loss.backward()
@@ -206,7 +209,8 @@ for step in lu.training_steps(run, desc="discriminator"):
 
 # %%
 with torch.no_grad():
-    d_trained = torch.sigmoid(discriminator(torch.tensor(x_grid, dtype=torch.float32).unsqueeze(1))).squeeze(1).numpy()
+    grid = torch.tensor(x_grid, dtype=torch.float32, device=device).unsqueeze(1)
+    d_trained = torch.sigmoid(discriminator(grid)).squeeze(1).cpu().numpy()
 support = (p_data(x_grid) + p_g(x_grid)) > 0.05   # where samples actually fall
 max_gap = float(np.max(np.abs(d_trained - d_star)[support]))
 
@@ -254,8 +258,8 @@ print(f"lower bound -log 4  = {-math.log(4):.6f}")
 # %%
 generator_eval = torch.Generator().manual_seed(123)
 with torch.no_grad():
-    x_real = lu.sample_gaussian_1d(200_000, data_mean, data_std, generator=generator_eval)
-    x_fake = lu.sample_gaussian_1d(200_000, gen_mean, gen_std, generator=generator_eval)
+    x_real = lu.sample_gaussian_1d(200_000, data_mean, data_std, generator=generator_eval).to(device)
+    x_fake = lu.sample_gaussian_1d(200_000, gen_mean, gen_std, generator=generator_eval).to(device)
     v_trained = (F.logsigmoid(discriminator(x_real)).mean() + F.logsigmoid(-discriminator(x_fake)).mean()).item()
 print(f"V(D_trained, G) = {v_trained:.4f}  <=  V(D*, G) = {v_star:.4f}   (gap {v_star - v_trained:.4f})")
 
@@ -302,22 +306,22 @@ plt.show()
 # Compare the gradient that each loss sends to $\mu$.
 
 # %%
-far_d = Discriminator(hidden)
+far_d = Discriminator(hidden).to(device)
 far_opt = torch.optim.Adam(far_d.parameters(), lr=lr_d)
 far_run = lu.start_run("confident_discriminator", config=dict(far_mean=far_mean, data_mean=data_mean,
                        data_std=data_std, hidden=hidden, lr_d=lr_d, batch_size=batch_size),
                        state={"discriminator": far_d, "optimizer_d": far_opt}, total_steps=d_steps // 4)
 for step in lu.training_steps(far_run, desc="confident D"):
-    real_logits = far_d(lu.sample_gaussian_1d(batch_size, data_mean, data_std))
-    fake_logits = far_d(lu.sample_gaussian_1d(batch_size, far_mean, 1.0))
+    real_logits = far_d(lu.sample_gaussian_1d(batch_size, data_mean, data_std).to(device))
+    fake_logits = far_d(lu.sample_gaussian_1d(batch_size, far_mean, 1.0).to(device))
     loss = bce(real_logits, ones) + bce(fake_logits, zeros)
     far_opt.zero_grad()
     loss.backward()
     far_opt.step()
 
 # %%
-mu = torch.tensor(far_mean, requires_grad=True)
-z = torch.randn(10_000, 1, generator=torch.Generator().manual_seed(7))
+mu = torch.tensor(far_mean, device=device, requires_grad=True)
+z = torch.randn(10_000, 1, generator=torch.Generator().manual_seed(7)).to(device)
 fake_logits = far_d(mu + z)
 grad_mu_sat = torch.autograd.grad(torch.log1p(-torch.sigmoid(fake_logits)).mean(), mu, retain_graph=True)[0]
 grad_mu_non = torch.autograd.grad((-F.logsigmoid(fake_logits)).mean(), mu)[0]

@@ -94,7 +94,8 @@ def _jsonable(value: Any) -> Any:
 def settings_key(settings: Settings, name: str, config: dict, state: dict, total_steps: int,
                  code: Sequence[Any] = ()) -> str:
     """Return the hash of everything that changes a run's result: profile, config, seed, code, library versions."""
-    modules = {k: (repr(v), _source(type(v))) for k, v in state.items() if isinstance(v, torch.nn.Module)}
+    modules = {k: (repr(v), [_source(t) for t in sorted({type(m) for m in v.modules()}, key=lambda t: t.__qualname__)])
+               for k, v in state.items() if isinstance(v, torch.nn.Module)}  # every submodule class's source
     others = {k: [type(v).__qualname__, _jsonable(getattr(v, "defaults", None))]  # optimisers: lr, betas...
               for k, v in state.items() if not isinstance(v, torch.nn.Module)}
     payload = {
@@ -121,7 +122,7 @@ def _rng_states() -> dict[str, Any]:
         "numpy": (np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]),
         "torch": torch.get_rng_state(),
     }
-    if torch.cuda.is_available():
+    if torch.cuda.is_available() and torch.cuda.is_initialized():  # never initialise CUDA on a CPU run
         states["cuda"] = torch.cuda.get_rng_state_all()
     return states
 
@@ -176,10 +177,12 @@ def _load(run: TrainingRun) -> str | None:
         return "it was written by another version of labutils"
     if payload.get("key") != run.key:
         return f"its settings hash {str(payload.get('key'))[:12]} does not match these settings ({run.key[:12]})"
-    if set(payload["state"]) != set(run.state):
-        return f"it holds {sorted(payload['state'])}, not {sorted(run.state)}"
+    if set(payload.get("state", {})) != set(run.state):
+        return f"it holds {sorted(payload.get('state', {}))}, not {sorted(run.state)}"
     backup = {k: copy.deepcopy(v.state_dict()) for k, v in run.state.items()}
     try:
+        step, history = int(payload["step"]), defaultdict(list, payload["history"])
+        trained = (float(payload["trained_seconds"]), str(payload["trained_on"]), str(payload["trained_at"]))
         for k, obj in run.state.items():
             obj.load_state_dict(payload["state"][k])
         _set_rng_states(payload["rng"])
@@ -187,11 +190,8 @@ def _load(run: TrainingRun) -> str | None:
         for k, obj in run.state.items():
             obj.load_state_dict(backup[k])
         return f"its contents do not fit the models ({type(err).__name__}: {str(err)[:120]})"
-    run.step = int(payload["step"])
-    run.history = defaultdict(list, payload["history"])
-    run.trained_seconds = float(payload["trained_seconds"])
-    run.trained_on = payload["trained_on"]
-    run.trained_at = payload["trained_at"]
+    run.step, run.history = step, history
+    run.trained_seconds, run.trained_on, run.trained_at = trained
     return None
 
 

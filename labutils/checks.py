@@ -18,7 +18,7 @@ class CheckFailed(Exception):
 def _run_check(name: str, body: Callable[[], str]) -> bool:
     """Run one checker body, print a pass or a clear explanation, and return whether it passed."""
     try:
-        with torch.random.fork_rng(devices=[]):  # the checks seed torch: leave the notebook's random state alone
+        with torch.random.fork_rng(devices=range(torch.cuda.device_count())):  # the checks seed torch: leave the notebook's random state alone
             detail = body()
     except NotImplementedError as err:
         print(f"[not done] {name}: not implemented yet ({err or 'the stub is still in place'}). "

@@ -35,7 +35,8 @@ _IDX_FILES = {
     }),
 }
 # USPS (LIBSVM files, read directly by torchvision): accepted md5s and the number of images in each split.
-# The train file has two known good versions: torchvision's and the faithful rebuild described in SOURCES.md.
+# The train file has two known good versions: torchvision's and a faithful rebuild from the original USPS data
+# (the course machines' copy; its provenance is described in the SOURCES.md beside those datasets).
 _USPS_FILES = {
     True: ("usps.bz2", {"ec16c51db3855ca6c91edd34d0e9b197", "87922cc43ed42d3d18caceec739190db"}, 7291),
     False: ("usps.t.bz2", {"8ea070ee2aca1ac39742fdd1ef5ed118"}, 2007),
@@ -96,6 +97,9 @@ def _extract_idx(gz_path: Path, expected_size: int) -> Path:
     try:
         with gzip.open(gz_path, "rb") as src, open(tmp, "wb") as dst:
             shutil.copyfileobj(src, dst)
+    except PermissionError:
+        raise DatasetError(f"cannot extract {gz_path.name}: {raw.parent} is not writable. Copy the datasets into a "
+                           "writable folder (for example the repository's data/) and point LABBOOK_DATA at it.") from None
     except (OSError, EOFError) as err:
         tmp.unlink(missing_ok=True)
         raise DatasetError(f"{gz_path} is corrupt and cannot be decompressed ({err}). "
@@ -167,10 +171,13 @@ def _read_usps(data_dir: Path, train: bool) -> tuple[torch.Tensor, torch.Tensor]
                            f"Delete it and copy a good one again. {_how_to_fix(data_dir)}") from None
     images = torch.as_tensor(np.asarray(dataset.data), dtype=torch.uint8)
     labels = torch.as_tensor(dataset.targets, dtype=torch.long)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_name(cache.name + ".part")
-    torch.save({"images": images, "labels": labels}, tmp)
-    os.replace(tmp, cache)
+    try:  # the cache only saves time: a read-only data folder just goes without it
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(cache.name + ".part")
+        torch.save({"images": images, "labels": labels}, tmp)
+        os.replace(tmp, cache)
+    except OSError:
+        pass
     return images, labels
 
 

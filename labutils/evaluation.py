@@ -71,7 +71,7 @@ def _train_classifier(domain: str, device: torch.device, data_dir: Path) -> tupl
     x_train, y_train = load_dataset(domain, train=True, device=device, data_dir=data_dir)
     x_test, y_test = load_dataset(domain, train=False, device=device, data_dir=data_dir)
     started = time.perf_counter()
-    with torch.random.fork_rng(devices=[]):  # leave the notebook's random state alone
+    with torch.random.fork_rng(devices=range(torch.cuda.device_count())):  # leave the notebook's random state alone
         torch.manual_seed(1234)
         model = DomainClassifier(IMAGE_SIZE[domain]).to(device)
         optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
@@ -89,7 +89,7 @@ def _train_classifier(domain: str, device: torch.device, data_dir: Path) -> tupl
             optimizer.step()
             schedule.step()
     model.eval()
-    accuracy = (predict(model, x_test).argmax(1) == y_test).float().mean().item()
+    accuracy = (predict(model, x_test).argmax(1) == y_test.cpu()).float().mean().item()
     return model, accuracy, time.perf_counter() - started
 
 

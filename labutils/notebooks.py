@@ -8,6 +8,8 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import sys
 import time
@@ -49,6 +51,11 @@ def out_of_sync(source: Path) -> str | None:
     return None
 
 
+def source_hash(path: Path) -> str:
+    """Return a hash of a notebook's or py:percent file's cell sources (what the outputs were computed from)."""
+    return hashlib.sha256(json.dumps(cell_sources(path)).encode()).hexdigest()
+
+
 def sync(source: Path) -> Path:
     """Write source.py's cells into its .ipynb twin, keeping the outputs of unchanged cells (jupytext --update)."""
     twin = source.with_suffix(".ipynb")
@@ -74,6 +81,9 @@ def execute(notebook_path: Path, timeout_s: int = 3600) -> float:
     seconds = time.perf_counter() - started
     for cell in notebook.cells:  # keep the committed notebooks lean and their diffs readable
         cell.metadata.pop("execution", None)
+    notebook.metadata["labbook"] = {"executed_source_sha256": hashlib.sha256(json.dumps(
+        [(c.cell_type, c.source.strip()) for c in notebook.cells]).encode()).hexdigest(),
+        "profile": os.environ.get("LABBOOK_PROFILE", "full")}
     nbformat.write(notebook, notebook_path)
     return seconds
 

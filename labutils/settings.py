@@ -102,7 +102,8 @@ def get_retrain() -> bool:
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (all devices) and make CPU kernels deterministic."""
+    """Seed Python, NumPy and torch (all devices) and ask for deterministic kernels."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS (read when CUDA starts)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)

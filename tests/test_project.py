@@ -55,6 +55,17 @@ def test_committed_outputs_come_from_a_full_profile_run(source):
 
 
 @pytest.mark.parametrize("source", CHAPTERS, ids=CHAPTER_IDS)
+def test_outputs_were_computed_from_the_current_source(source):
+    """`execute` stamps the hash of the cells it ran: an edit synced without re-executing is caught here."""
+    notebook = nbformat.read(source.with_suffix(".ipynb"), as_version=4)
+    stamp = notebook.metadata.get("labbook", {})
+    assert stamp.get("profile") == "full", "run `python -m labutils.notebooks execute` (full profile)"
+    assert stamp.get("executed_source_sha256") == notebooks.source_hash(source), (
+        f"{source.name} changed since its outputs were computed: run `python -m labutils.notebooks execute "
+        f"{source.stem[:2]}`")
+
+
+@pytest.mark.parametrize("source", CHAPTERS, ids=CHAPTER_IDS)
 def test_notebooks_stay_lean(source):
     size = source.with_suffix(".ipynb").stat().st_size
     assert size < 2_500_000, f"{source.stem}.ipynb is {size / 1e6:.1f} MB: lower figure dpi or animation frames"
