@@ -5,12 +5,14 @@ The GANs themselves (models, losses, training loops) live in the chapters, not h
 
 from .checkpoints import TrainingRun, start_run, training_steps
 from .checks import (check_discriminator_loss, check_discriminator_step, check_generator_loss,
-                     check_generator_step)
+                     check_conditional_discriminator_step, check_generator_step, check_image_generator,
+                     check_label_maps, check_slerp, check_weights_init)
 from .data import CLASS_NAMES, DatasetError, load_dataset, minibatches
-from .evaluation import evaluate_samples, frechet_distance, get_classifier, real_vs_real_distance
+from .evaluation import classify, evaluate_samples, frechet_distance, get_classifier, real_vs_real_distance
 from .metrics import jensen_shannon_1d, wasserstein_1d
-from .plotting import (animate, image_grid, plot_density_1d, plot_losses, plot_samples_2d, show_images,
-                       use_book_style)
+from .plotting import (animate, image_grid, plot_class_histograms, plot_density_1d, plot_losses, plot_samples_2d,
+                       show_images, show_table, use_book_style)
+from .sampling import generate, latent_noise
 from .results import export_samples, load_samples, save_metrics
 from .settings import (Settings, SettingsError, current, get_device, get_profile, pick, run_record, seed_everything,
                        setup)

@@ -184,3 +184,157 @@ def check_generator_step(fn: Callable[..., float]) -> bool:
             raise CheckFailed(f"the step did not lower G's loss ({expected:.4f} -> {after:.4f}): check the sign.")
         return f"G's loss {expected:.4f} -> {after:.4f} after one step, D untouched."
     return _run_check("generator step", body)
+
+
+def check_image_generator(make_generator: Callable[[int], nn.Module], image_shape: tuple[int, int, int] = (1, 28, 28)) -> bool:
+    """Check make_generator(nz): a module mapping noise (N, nz) to images (N, *image_shape) in [-1, 1] that depend on z."""
+    def body() -> str:
+        for nz in (100, 10):
+            torch.manual_seed(0)
+            generator = make_generator(nz)
+            if not isinstance(generator, nn.Module):
+                raise CheckFailed(f"make_generator({nz}) should return an nn.Module, got {type(generator).__name__}.")
+            z = torch.randn(8, nz)
+            try:
+                images = generator(z)
+            except RuntimeError as err:
+                raise CheckFailed(f"the generator built with nz={nz} fails on noise of shape (8, {nz}): {err}. "
+                                  "Check the input size of the first layer and every reshape.") from None
+            if not isinstance(images, torch.Tensor) or tuple(images.shape) != (8, *image_shape):
+                shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+                raise CheckFailed(f"noise of shape (8, {nz}) should give images of shape (8, {', '.join(map(str, image_shape))}), "
+                                  f"got {shape}. Print the shape after each layer to see where it goes wrong.")
+            if images.min() < -1 - 1e-6 or images.max() > 1 + 1e-6:
+                raise CheckFailed(f"pixel values range over [{images.min().item():.2f}, {images.max().item():.2f}] but the "
+                                  "data is scaled to [-1, 1]: end the generator with nn.Tanh().")
+            if (images[0] - images[1]).abs().max() < 1e-6:
+                raise CheckFailed("two different noise vectors give the same image: the output must depend on z.")
+            images.mean().backward()
+            if not any(p.grad is not None and p.grad.abs().sum() > 0 for p in generator.parameters()):
+                raise CheckFailed("no gradient reaches the generator's parameters (a detach or torch.no_grad inside?).")
+            generator.eval()
+            with torch.no_grad():
+                single = generator(torch.randn(1, nz))
+            if tuple(single.shape) != (1, *image_shape):
+                raise CheckFailed(f"in eval mode a single noise vector gives shape {tuple(single.shape)}.")
+        n = sum(p.numel() for p in make_generator(100).parameters())
+        return f"(N, nz) -> (N, {', '.join(map(str, image_shape))}) in [-1, 1] for nz = 100 and 10; {n:,} parameters for nz = 100."
+    return _run_check("image generator", body)
+
+
+def check_weights_init(fn: Callable[[nn.Module], None], std: float = 0.02) -> bool:
+    """Check fn(module) for model.apply: conv weights ~ N(0, std), batch-norm weights ~ N(1, std), batch-norm biases 0."""
+    def body() -> str:
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Conv2d(8, 256, 4), nn.BatchNorm2d(4096), nn.ConvTranspose2d(64, 16, 4),  # defaults: std ~0.05, ~0.036
+                              nn.BatchNorm1d(4096))
+        model[1].bias.data.fill_(0.5)
+        model[3].bias.data.fill_(0.5)
+        model.apply(fn)
+        for name, layer in (("Conv2d", model[0]), ("ConvTranspose2d", model[2])):
+            mean, sd = layer.weight.mean().item(), layer.weight.std().item()
+            if abs(mean) > 0.1 * std or abs(sd - std) > 0.1 * std:
+                raise CheckFailed(f"{name} weights have mean {mean:.4f} and std {sd:.4f}; expected N(0, {std}) "
+                                  f"(nn.init.normal_(m.weight, 0.0, {std})).")
+        for name, layer in (("BatchNorm2d", model[1]), ("BatchNorm1d", model[3])):
+            mean, sd = layer.weight.mean().item(), layer.weight.std().item()
+            if abs(mean - 1) > 0.1 * std or abs(sd - std) > 0.1 * std:
+                raise CheckFailed(f"{name} weights have mean {mean:.4f} and std {sd:.4f}; expected N(1, {std}): the "
+                                  "scale of a batch norm starts near 1, not 0, or every activation would vanish.")
+            if layer.bias.abs().max() > 0:
+                raise CheckFailed(f"{name} biases should be set to 0 (nn.init.zeros_(m.bias)).")
+        return f"conv and transposed-conv weights ~ N(0, {std}), batch-norm weights ~ N(1, {std}) with zero biases."
+    return _run_check("weight initialisation", body)
+
+
+def check_slerp(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]) -> bool:
+    """Check fn(z0, z1, t): spherical interpolation of (nz,) vectors at the times t (T,), returning (T, nz)."""
+    def body() -> str:
+        generator = torch.Generator().manual_seed(0)
+        z0, z1 = torch.randn(100, generator=generator), torch.randn(100, generator=generator)
+        t = torch.linspace(0, 1, 7)
+        path = fn(z0, z1, t)
+        if not isinstance(path, torch.Tensor) or tuple(path.shape) != (7, 100):
+            shape = tuple(path.shape) if isinstance(path, torch.Tensor) else type(path).__name__
+            raise CheckFailed(f"z0, z1 of shape (100,) and t of shape (7,) should give (7, 100), got {shape}.")
+        if not (torch.allclose(path[0], z0, atol=1e-4) and torch.allclose(path[-1], z1, atol=1e-4)):
+            raise CheckFailed("the path must start at z0 (t = 0) and end at z1 (t = 1).")
+        omega = torch.arccos((z0 / z0.norm()) @ (z1 / z1.norm()))
+        expected = (torch.sin((1 - t) * omega)[:, None] * z0 + torch.sin(t * omega)[:, None] * z1) / torch.sin(omega)
+        linear = (1 - t)[:, None] * z0 + t[:, None] * z1
+        if torch.allclose(path, linear, atol=1e-3):
+            raise CheckFailed("this is linear interpolation: its midpoint has a smaller norm than z0 and z1 (about "
+                              f"{linear[3].norm():.1f} against {z0.norm():.1f}), atypical for a Gaussian; use the angle "
+                              "omega between z0 and z1.")
+        if not torch.allclose(path, expected, atol=1e-3):
+            raise CheckFailed("the points differ from sin((1-t) omega)/sin(omega) z0 + sin(t omega)/sin(omega) z1, "
+                              "with cos(omega) = z0.z1 / (|z0| |z1|).")
+        return f"endpoints exact; midpoint norm {path[3].norm():.2f} (linear: {linear[3].norm():.2f}, |z0| = {z0.norm():.2f})."
+    return _run_check("spherical interpolation", body)
+
+
+def check_label_maps(fn: Callable[[torch.Tensor, int], torch.Tensor], n_classes: int = 10) -> bool:
+    """Check fn(y, size): one-hot label maps (N, n_classes, size, size), channel y[i] all ones for sample i."""
+    def body() -> str:
+        y = torch.tensor([3, 0, 9, 3])
+        for size in (1, 7, 28):
+            maps = fn(y, size)
+            if not isinstance(maps, torch.Tensor) or tuple(maps.shape) != (4, n_classes, size, size):
+                shape = tuple(maps.shape) if isinstance(maps, torch.Tensor) else type(maps).__name__
+                raise CheckFailed(f"labels of shape (4,) and size {size} should give ({4}, {n_classes}, {size}, {size}), "
+                                  f"got {shape}.")
+            if not maps.is_floating_point():
+                raise CheckFailed(f"the maps should be floats (to concatenate with images), got {maps.dtype}: use .float().")
+            expected = torch.zeros(4, n_classes, size, size)
+            expected[torch.arange(4), y] = 1.0
+            if not torch.equal(maps.float(), expected):
+                wrong = [i for i in range(4) if not torch.equal(maps[i].float(), expected[i])]
+                raise CheckFailed(f"sample {wrong[0]} (label {y[wrong[0]].item()}) has the wrong maps at size {size}: "
+                                  "channel y must be all ones, every other channel all zeros.")
+        return f"(N,) -> (N, {n_classes}, size, size) one-hot maps for sizes 1, 7 and 28."
+    return _run_check("label maps", body)
+
+
+class _ToyConditional(nn.Module):
+    """A tiny conditional network for the checkers: input (N, 1) and labels (N,) -> (N, 1)."""
+
+    def __init__(self, n_in: int, seed: int):
+        super().__init__()
+        torch.manual_seed(seed)
+        self.embed = nn.Embedding(10, 3)
+        self.net = nn.Sequential(nn.Linear(n_in + 3, 8), nn.LeakyReLU(0.2), nn.Linear(8, 1))
+
+    def forward(self, x, y):
+        return self.net(torch.cat([x, self.embed(y)], dim=1))
+
+
+def check_conditional_discriminator_step(fn: Callable[..., float]) -> bool:
+    """Check fn(D, G, opt_D, x_real, y, z): one step on the conditional D loss, G untouched, loss returned as a float."""
+    def body() -> str:
+        G, D = _ToyConditional(4, seed=0), _ToyConditional(1, seed=1)
+        opt_D = torch.optim.SGD(D.parameters(), lr=0.1)
+        x_real, y, z = torch.randn(16, 1) + 4, torch.arange(16) % 10, torch.randn(16, 4)
+        g_before, d_before = copy.deepcopy(G.state_dict()), copy.deepcopy(D.state_dict())
+
+        def loss_of(labels_fake: torch.Tensor) -> float:
+            with torch.no_grad():
+                return (F.binary_cross_entropy_with_logits(D(x_real, y), torch.ones(16, 1))
+                        + F.binary_cross_entropy_with_logits(D(G(z, labels_fake), labels_fake), torch.zeros(16, 1))).item()
+        expected, shuffled = loss_of(y), loss_of(y.roll(1))
+        loss = fn(D, G, opt_D, x_real, y, z)
+        if isinstance(loss, torch.Tensor):
+            loss = loss.item()
+        if not isinstance(loss, float):
+            raise CheckFailed(f"return the loss as a Python float (loss.item()), got {type(loss).__name__}.")
+        if _changed(g_before, G):
+            raise CheckFailed("the generator's weights changed during the discriminator step.")
+        if any(p.grad is not None and p.grad.abs().sum() > 0 for p in G.parameters()):
+            raise CheckFailed("gradients reached the generator: detach G(z, y) in D's step.")
+        if not _changed(d_before, D):
+            raise CheckFailed("the discriminator's weights did not change: call loss.backward() and opt_D.step().")
+        if abs(loss - expected) > 1e-4:
+            hint = " The generated pairs must use the same labels y for G and for D." if abs(loss - shuffled) < 1e-4 else ""
+            raise CheckFailed(f"the returned loss {loss:.4f} should be {expected:.4f} = BCE(D(x, y), 1) + "
+                              f"BCE(D(G(z, y), y), 0), measured before the update.{hint}")
+        return f"D's loss {expected:.4f} measured, D updated, G untouched."
+    return _run_check("conditional discriminator step", body)

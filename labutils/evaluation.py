@@ -193,3 +193,9 @@ def evaluate_samples(images: torch.Tensor, domain: str, labels: torch.Tensor | N
     if labels is not None:
         result["label_accuracy"] = float((predicted == labels.cpu()).float().mean())
     return result
+
+
+def classify(images: torch.Tensor, domain: str, data_dir: str | None = None) -> torch.Tensor:
+    """Return the classes (N,) that the domain's classifier predicts for images in [-1, 1]."""
+    _check_images(images, domain)
+    return predict(get_classifier(domain, "cpu", data_dir), images.detach().float().cpu()).argmax(1)

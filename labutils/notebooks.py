@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import jupytext
@@ -69,16 +70,29 @@ def sync(source: Path) -> Path:
     return twin
 
 
+def slowest_cells(notebook: nbformat.NotebookNode, n: int = 5) -> list[tuple[float, int]]:
+    """Return (seconds, cell index) of the n slowest code cells, from nbclient's execution timestamps."""
+    times = []
+    for index, cell in enumerate(notebook.cells):
+        stamps = cell.get("metadata", {}).get("execution", {})
+        if "iopub.execute_input" in stamps and "shell.execute_reply" in stamps:
+            begin, end = (datetime.fromisoformat(stamps[k].replace("Z", "+00:00"))
+                          for k in ("iopub.execute_input", "shell.execute_reply"))
+            times.append(((end - begin).total_seconds(), index))
+    return sorted(times, reverse=True)[:n]
+
+
 def execute(notebook_path: Path, timeout_s: int = 3600) -> float:
     """Execute a notebook in place in its folder (with the current LABBOOK_* settings); return the seconds taken."""
     from nbclient import NotebookClient
 
     notebook = nbformat.read(notebook_path, as_version=4)
-    client = NotebookClient(notebook, timeout=timeout_s, kernel_name="python3",
+    client = NotebookClient(notebook, timeout=timeout_s, kernel_name="python3", record_timing=True,
                             resources={"metadata": {"path": str(notebook_path.parent)}})
     started = time.perf_counter()
     client.execute()
     seconds = time.perf_counter() - started
+    print("  slowest cells: " + ", ".join(f"{s:.1f} s (cell {i})" for s, i in slowest_cells(notebook)))
     for cell in notebook.cells:  # keep the committed notebooks lean and their diffs readable
         cell.metadata.pop("execution", None)
     notebook.metadata["labbook"] = {"executed_source_sha256": hashlib.sha256(json.dumps(

@@ -131,3 +131,37 @@ def animate(fig: Figure, draw_frame: Callable[[int], object], n_frames: int, int
     if len(html) > max_bytes:
         raise ValueError(f"animate: even {len(frames)} frames take {len(html)} bytes > {max_bytes}; use a smaller figure.")
     return HTML(html)
+
+
+def _format_cell(value: object, digits: int) -> str:
+    """Format one table cell: floats to `digits` significant digits, everything else with str."""
+    if isinstance(value, (float, np.floating)):
+        return "n/a" if not np.isfinite(value) else f"{value:.{digits}g}"
+    return str(value)
+
+
+def show_table(rows: Sequence[Mapping[str, object]], digits: int = 3):
+    """Return a Markdown table (one row per dict, the columns of the first row) for display in a notebook."""
+    from IPython.display import Markdown
+
+    if not rows:
+        raise ValueError("show_table needs at least one row.")
+    columns = list(rows[0])
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_format_cell(row.get(c, ""), digits) for c in columns) + " |" for row in rows]
+    return Markdown("\n".join(lines))
+
+
+def plot_class_histograms(histograms: Mapping[str, Sequence[float]], class_names: Sequence[str],
+                          title: str = "Predicted classes", ax: Axes | None = None, covered_share: float = 0.05) -> Figure:
+    """Plot class shares (one group of bars per class, one bar per model) with the coverage threshold."""
+    fig, ax = _new_axes(ax, (10, 3.2))
+    width = 0.8 / len(histograms)
+    positions = np.arange(len(class_names))
+    for i, (label, shares) in enumerate(histograms.items()):
+        ax.bar(positions + (i - (len(histograms) - 1) / 2) * width, shares, width, label=label)
+    ax.axhline(covered_share, color="black", linestyle=":", linewidth=1, label=f"{covered_share:.0%}: covered")
+    ax.set_xticks(positions, class_names, rotation=20 if max(map(len, class_names)) > 2 else 0)
+    ax.set(title=title, xlabel="class predicted by the classifier", ylabel="share of samples")
+    ax.legend(fontsize=8, ncol=2)
+    return fig

@@ -381,3 +381,225 @@ def test_checkers_are_deterministic(capsys):
     lu.seed_everything(2)
     lu.check_discriminator_step(d_step_correct)
     assert capsys.readouterr().out == first
+
+
+# --- image generator, weight initialisation, spherical interpolation (chapter 3) ------------------------------------
+
+from torch import nn  # noqa: E402
+
+
+def make_good_generator(nz):
+    return nn.Sequential(nn.Linear(nz, 32 * 7 * 7), nn.ReLU(), nn.Unflatten(1, (32, 7, 7)),
+                         nn.ConvTranspose2d(32, 16, 4, 2, 1), nn.BatchNorm2d(16), nn.ReLU(),
+                         nn.ConvTranspose2d(16, 1, 4, 2, 1), nn.Tanh())
+
+
+def make_no_tanh(nz):
+    return make_good_generator(nz)[:-1]
+
+
+def make_wrong_size(nz):
+    return nn.Sequential(*make_good_generator(nz)[:-2], nn.ConvTranspose2d(16, 1, 3, 2, 1), nn.Tanh())
+
+
+def make_fixed_nz(nz):
+    return make_good_generator(100)
+
+
+class ConstantGenerator(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.image = nn.Parameter(torch.zeros(1, 1, 28, 28))
+
+    def forward(self, z):
+        return torch.tanh(self.image).expand(len(z), -1, -1, -1)
+
+
+def test_image_generator_accepts_a_correct_generator(capsys):
+    ok, out = run_checker(capsys, lu.check_image_generator, make_good_generator)
+    assert ok and "[pass]" in out and "parameters" in out
+
+
+@pytest.mark.parametrize("fn, diagnosis", [
+    (make_no_tanh, "nn.Tanh"),
+    (make_wrong_size, "should give images of shape (8, 1, 28, 28)"),
+    (make_fixed_nz, "nz=10"),
+    (lambda nz: ConstantGenerator(), "same image"),
+    (lambda nz: "not a module", "should return an nn.Module"),
+])
+def test_image_generator_diagnoses_mistakes(capsys, fn, diagnosis):
+    ok, out = run_checker(capsys, lu.check_image_generator, fn)
+    assert not ok and "[fail]" in out and diagnosis in out, out
+
+
+def test_image_generator_other_shapes_and_stub(capsys):
+    ok, out = run_checker(capsys, lu.check_image_generator, make_good_generator, (1, 16, 16))
+    assert not ok and "(8, 1, 16, 16)" in out
+    def stub(nz):
+        raise NotImplementedError("not implemented yet: exercise 1")
+    ok, out = run_checker(capsys, lu.check_image_generator, stub)
+    assert not ok and "[not done]" in out and "exercise 1" in out
+
+
+def init_correct(m):
+    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(m.weight, 0.0, 0.02)
+    elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)):
+        nn.init.normal_(m.weight, 1.0, 0.02)
+        nn.init.zeros_(m.bias)
+
+
+def init_bn_mean_zero(m):
+    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(m.weight, 0.0, 0.02)
+    elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)):
+        nn.init.normal_(m.weight, 0.0, 0.02)
+        nn.init.zeros_(m.bias)
+
+
+def init_only_conv2d(m):
+    if type(m) is nn.Conv2d:
+        nn.init.normal_(m.weight, 0.0, 0.02)
+
+
+def init_std_too_large(m):
+    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(m.weight, 0.0, 0.2)
+
+
+def init_bias_left(m):
+    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(m.weight, 0.0, 0.02)
+    elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)):
+        nn.init.normal_(m.weight, 1.0, 0.02)
+
+
+def test_weights_init_accepts_the_dcgan_initialisation(capsys):
+    ok, out = run_checker(capsys, lu.check_weights_init, init_correct)
+    assert ok and "[pass]" in out
+
+
+@pytest.mark.parametrize("fn, diagnosis", [
+    (init_bn_mean_zero, "N(1, 0.02)"),
+    (init_only_conv2d, "ConvTranspose2d weights"),
+    (init_std_too_large, "Conv2d weights have mean"),
+    (init_bias_left, "biases should be set to 0"),
+])
+def test_weights_init_diagnoses_mistakes(capsys, fn, diagnosis):
+    ok, out = run_checker(capsys, lu.check_weights_init, fn)
+    assert not ok and "[fail]" in out and diagnosis in out, out
+
+
+def slerp_correct(z0, z1, t):
+    omega = torch.arccos(torch.clamp((z0 / z0.norm()) @ (z1 / z1.norm()), -1, 1))
+    return (torch.sin((1 - t) * omega)[:, None] * z0 + torch.sin(t * omega)[:, None] * z1) / torch.sin(omega)
+
+
+def lerp(z0, z1, t):
+    return (1 - t)[:, None] * z0 + t[:, None] * z1
+
+
+def slerp_swapped(z0, z1, t):
+    return slerp_correct(z1, z0, t)
+
+
+def slerp_unnormalised_angle(z0, z1, t):
+    omega = torch.arccos(torch.clamp(z0 @ z1 / 100, -1, 1))
+    return (torch.sin((1 - t) * omega)[:, None] * z0 + torch.sin(t * omega)[:, None] * z1) / torch.sin(omega)
+
+
+def test_slerp_accepts_a_correct_implementation(capsys):
+    ok, out = run_checker(capsys, lu.check_slerp, slerp_correct)
+    assert ok and "[pass]" in out
+
+
+@pytest.mark.parametrize("fn, diagnosis", [
+    (lerp, "linear interpolation"),
+    (slerp_swapped, "start at z0"),
+    (slerp_unnormalised_angle, "cos(omega)"),
+    (lambda z0, z1, t: torch.stack([z0, z1]), "should give (7, 100)"),
+])
+def test_slerp_diagnoses_mistakes(capsys, fn, diagnosis):
+    ok, out = run_checker(capsys, lu.check_slerp, fn)
+    assert not ok and "[fail]" in out and diagnosis in out, out
+
+
+# --- label maps and the conditional discriminator step (chapter 4) ---------------------------------------------------
+
+def maps_correct(y, size):
+    return F.one_hot(y, 10).float()[:, :, None, None].expand(-1, -1, size, size)
+
+
+def maps_long(y, size):
+    return F.one_hot(y, 10)[:, :, None, None].expand(-1, -1, size, size)
+
+
+def maps_transposed(y, size):
+    return maps_correct(y, size).permute(1, 0, 2, 3)
+
+
+def maps_off_by_one(y, size):
+    return maps_correct((y + 1) % 10, size)
+
+
+def test_label_maps_accepts_a_correct_implementation(capsys):
+    ok, out = run_checker(capsys, lu.check_label_maps, maps_correct)
+    assert ok and "[pass]" in out
+
+
+@pytest.mark.parametrize("fn, diagnosis", [
+    (maps_long, "should be floats"),
+    (maps_transposed, "should give (4, 10, 1, 1)"),
+    (maps_off_by_one, "wrong maps"),
+])
+def test_label_maps_diagnoses_mistakes(capsys, fn, diagnosis):
+    ok, out = run_checker(capsys, lu.check_label_maps, fn)
+    assert not ok and "[fail]" in out and diagnosis in out, out
+
+
+def cond_d_step_correct(D, G, opt_D, x_real, y, z):
+    logits_real, logits_fake = D(x_real, y), D(G(z, y).detach(), y)
+    loss = bce(logits_real, torch.ones_like(logits_real)) + bce(logits_fake, torch.zeros_like(logits_fake))
+    opt_D.zero_grad()
+    loss.backward()
+    opt_D.step()
+    return loss.item()
+
+
+def cond_d_step_no_detach(D, G, opt_D, x_real, y, z):
+    logits_real, logits_fake = D(x_real, y), D(G(z, y), y)
+    loss = bce(logits_real, torch.ones_like(logits_real)) + bce(logits_fake, torch.zeros_like(logits_fake))
+    opt_D.zero_grad()
+    loss.backward()
+    opt_D.step()
+    return loss.item()
+
+
+def cond_d_step_other_labels(D, G, opt_D, x_real, y, z):
+    y_fake = y.roll(1)
+    logits_real, logits_fake = D(x_real, y), D(G(z, y_fake).detach(), y_fake)
+    loss = bce(logits_real, torch.ones_like(logits_real)) + bce(logits_fake, torch.zeros_like(logits_fake))
+    opt_D.zero_grad()
+    loss.backward()
+    opt_D.step()
+    return loss.item()
+
+
+def cond_d_step_no_update(D, G, opt_D, x_real, y, z):
+    with torch.no_grad():
+        return (bce(D(x_real, y), torch.ones(len(y), 1)) + bce(D(G(z, y), y), torch.zeros(len(y), 1))).item()
+
+
+def test_conditional_discriminator_step_accepts_a_correct_step(capsys):
+    ok, out = run_checker(capsys, lu.check_conditional_discriminator_step, cond_d_step_correct)
+    assert ok and "[pass]" in out
+
+
+@pytest.mark.parametrize("fn, diagnosis", [
+    (cond_d_step_no_detach, "gradients reached the generator"),
+    (cond_d_step_other_labels, "same labels y"),
+    (cond_d_step_no_update, "did not change"),
+])
+def test_conditional_discriminator_step_diagnoses_mistakes(capsys, fn, diagnosis):
+    ok, out = run_checker(capsys, lu.check_conditional_discriminator_step, fn)
+    assert not ok and "[fail]" in out and diagnosis in out, out
