@@ -81,9 +81,9 @@ def execute(notebook_path: Path, timeout_s: int = 3600) -> float:
     seconds = time.perf_counter() - started
     for cell in notebook.cells:  # keep the committed notebooks lean and their diffs readable
         cell.metadata.pop("execution", None)
-    notebook.metadata["labbook"] = {"executed_source_sha256": hashlib.sha256(json.dumps(
+    notebook.metadata.setdefault("labbook", {}).update({"executed_source_sha256": hashlib.sha256(json.dumps(
         [(c.cell_type, c.source.strip()) for c in notebook.cells]).encode()).hexdigest(),
-        "profile": os.environ.get("LABBOOK_PROFILE", "full")}
+        "profile": os.environ.get("LABBOOK_PROFILE", "full")})  # other keys (e.g. the edition) are kept
     nbformat.write(notebook, notebook_path)
     return seconds
 
