@@ -714,4 +714,32 @@ metrics = {
 for name, value in metrics.items():
     print(f"{name:50s} {value: .4g}")
 lu.save_metrics(metrics)
+
+# %% [markdown]
+# ## Results summary
+#
+# This run's numbers beside the ranges expected in the full profile, and the exercises' checkers, in one table
+# (an instructor's grading report reads it too).
+
+# %%
+expected = {  # full profile: (low, high)
+    "w1_final": (0.0, 0.03),
+    "generated_mean": (3.9, 4.1),
+    "generated_std": (0.45, 0.55),
+    "w1_reference_real_vs_real": (0.0, 0.02),
+    "experiment_w1_baseline": (0.0, 0.03),
+    "experiment_w1_batch_1_pure_sgd": (0.02, 0.5),
+    "experiment_w1_lr_x_0_1": (1.0, 4.0),
+    "experiment_w1_weak_d_1_x_4_units": (0.05, 0.5),
+    "two_modes_vanilla_modes_covered": (1, 1),
+    "two_modes_minibatch_std_modes_covered": (2, 2),
+    "ring_vanilla_modes_covered": (1, 3),
+    "ring_minibatch_std_modes_covered": (8, 8),
+}
+summary = lu.results_summary(metrics, expected, exercises={
+    "Exercise 1: discriminator step": exercise_1,
+    "Exercise 2: generator step": exercise_2,
+})
+
+# %%
 record = lu.run_record(settings)

@@ -16,6 +16,7 @@ from .sampling import generate, latent_noise
 from .results import export_samples, load_samples, save_metrics
 from .settings import (Settings, SettingsError, current, get_device, get_profile, pick, run_record, seed_everything,
                        setup)
+from .summary import results_summary
 from .toy import (gaussian_pdf, mixture_pdf, mode_statistics, ring_centres, sample_gaussian_1d, sample_mixture_1d,
                   sample_ring)
 

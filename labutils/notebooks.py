@@ -95,9 +95,9 @@ def execute(notebook_path: Path, timeout_s: int = 3600) -> float:
     print("  slowest cells: " + ", ".join(f"{s:.1f} s (cell {i})" for s, i in slowest_cells(notebook)))
     for cell in notebook.cells:  # keep the committed notebooks lean and their diffs readable
         cell.metadata.pop("execution", None)
-    notebook.metadata["labbook"] = {"executed_source_sha256": hashlib.sha256(json.dumps(
+    notebook.metadata.setdefault("labbook", {}).update({"executed_source_sha256": hashlib.sha256(json.dumps(
         [(c.cell_type, c.source.strip()) for c in notebook.cells]).encode()).hexdigest(),
-        "profile": os.environ.get("LABBOOK_PROFILE", "full")}
+        "profile": os.environ.get("LABBOOK_PROFILE", "full")})  # other keys (e.g. the edition) are kept
     nbformat.write(notebook, notebook_path)
     return seconds
 

@@ -1,0 +1,123 @@
+"""The results summary that ends every chapter: measured metrics beside their expected ranges, and the exercises."""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from .inventory import SUMMARY_KEY
+from . import settings
+from .settings import get_profile
+
+
+def _number(value: Any) -> float | None:
+    """Return value as a finite float, or None when it is missing, not a number, NaN or infinite."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _format(value: float | None) -> str:
+    """Format a metric compactly: 4 significant digits, or 'missing'."""
+    return "missing" if value is None else f"{value:.4g}"
+
+
+def summarise(metrics: Mapping[str, Any], expected: Mapping[str, tuple[float, float]],
+              exercises: Mapping[str, bool], profile: str) -> dict[str, Any]:
+    """Compare each expected metric with its range and list the exercises; return the summary as plain data."""
+    unknown = [name for name in expected if name not in metrics]
+    if unknown:
+        raise KeyError(f"results_summary: expected ranges for {unknown}, but metrics has no such keys "
+                       f"(it has: {', '.join(metrics)}).")
+    rows = []
+    for name, bounds in expected.items():
+        low, high = (float(b) for b in bounds)
+        if low > high:
+            raise ValueError(f"results_summary: the range of {name!r} is ({low}, {high}); write it as (low, high).")
+        value = _number(metrics[name])
+        rows.append({"name": name, "value": value, "expected": [low, high],
+                     "ok": None if value is None else low <= value <= high})
+    return {"profile": profile, "metrics": rows,
+            "exercises": [{"name": name, "passed": bool(passed)} for name, passed in exercises.items()]}
+
+
+def _status(row: dict[str, Any], profile: str) -> str:
+    """Return the status word of a metric row: ok, out of range, missing, or n/a outside the full profile."""
+    if row["value"] is None:
+        return "missing"
+    if profile != "full":
+        return "n/a (smoke run)"
+    return "ok" if row["ok"] else "OUT OF RANGE"
+
+
+def as_text(summary: dict[str, Any]) -> str:
+    """Render the summary as one plain-text table."""
+    profile = summary["profile"]
+    lines = [f"Results summary (profile {profile}; expected ranges are those of the full profile)"]
+    if profile != "full":
+        lines.append("  This is not a full-profile run: the ranges apply to the full profile only, so they are not checked.")
+    rows = [(r["name"], _format(r["value"]), f"[{r['expected'][0]:.4g}, {r['expected'][1]:.4g}]", _status(r, profile))
+            for r in summary["metrics"]]
+    rows += [(e["name"], "passed" if e["passed"] else "not passed", "passes its checker",
+              "ok" if e["passed"] else "TO DO") for e in summary["exercises"]]
+    header = ("item", "measured", "expected (full profile)", "status")
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(4)]
+    for row in [header, *rows]:
+        lines.append("  " + "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
+    passed = sum(e["passed"] for e in summary["exercises"])
+    in_range = sum(bool(r["ok"]) for r in summary["metrics"])
+    lines.append(f"  {passed} of {len(summary['exercises'])} exercises pass; "
+                 + (f"{in_range} of {len(summary['metrics'])} metrics in range." if profile == "full"
+                    else "metrics not checked (not a full-profile run)."))
+    return "\n".join(lines)
+
+
+def as_html(summary: dict[str, Any]) -> str:
+    """Render the summary as one HTML table (what the book shows)."""
+    profile = summary["profile"]
+    colour = {"ok": "#1a7f37", "OUT OF RANGE": "#cf222e", "TO DO": "#cf222e", "missing": "#cf222e"}
+    rows = []
+    for r in summary["metrics"]:
+        status = _status(r, profile)
+        rows.append((f"<code>{html.escape(r['name'])}</code>", _format(r["value"]),
+                     f"[{r['expected'][0]:.4g}, {r['expected'][1]:.4g}]", status))
+    for e in summary["exercises"]:
+        status = "ok" if e["passed"] else "TO DO"
+        rows.append((html.escape(e["name"]), "passed" if e["passed"] else "not passed", "passes its checker", status))
+    body = "".join(
+        f"<tr><td>{a}</td><td>{b}</td><td>{c}</td>"
+        f"<td style=\"color:{colour.get(d, 'inherit')};font-weight:600\">{html.escape(d)}</td></tr>"
+        for a, b, c, d in rows)
+    note = ("" if profile == "full" else
+            f"<p><em>Profile {html.escape(profile)}: the expected ranges apply to the full profile only, "
+            "so they are not checked here.</em></p>")
+    return (f"<div class=\"labbook-summary\"><p><strong>Results summary</strong> (profile {html.escape(profile)})</p>"
+            f"{note}<table><thead><tr><th>item</th><th>measured</th><th>expected (full profile)</th><th>status</th>"
+            f"</tr></thead><tbody>{body}</tbody></table></div>")
+
+
+def results_summary(metrics: Mapping[str, Any], expected: Mapping[str, tuple[float, float]],
+                    exercises: Mapping[str, bool], profile: str | None = None) -> dict[str, Any]:
+    """Show one table of the chapter's metrics against their full-profile ranges and of its exercises; return it as data.
+
+    `expected` maps metric names to (low, high) for the full profile; `exercises` maps a label such as
+    "Exercise 1: discriminator loss" to what its checker returned. The table is displayed with its data attached
+    (output metadata "labbook_summary"), which the grading command reads.
+    """
+    summary = summarise(metrics, expected, exercises, profile or get_profile())
+    summary["chapter"] = settings._current.chapter if settings._current is not None else None
+    text = as_text(summary)
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:  # pragma: no cover - IPython is a dependency
+        get_ipython = None
+    if get_ipython is not None and get_ipython() is not None:
+        display({"text/plain": text, "text/html": as_html(summary)}, raw=True, metadata={SUMMARY_KEY: summary})
+    else:
+        print(text)
+    return summary
