@@ -603,3 +603,109 @@ def test_conditional_discriminator_step_accepts_a_correct_step(capsys):
 def test_conditional_discriminator_step_diagnoses_mistakes(capsys, fn, diagnosis):
     ok, out = run_checker(capsys, lu.check_conditional_discriminator_step, fn)
     assert not ok and "[fail]" in out and diagnosis in out, out
+
+
+# --- critic loss, weight clipping, gradient penalty (chapter 5) -------------------------------------------------------
+
+def critic_loss_correct(real, fake):
+    return fake.mean() - real.mean()
+
+
+def test_critic_loss_accepts_the_correct_loss(capsys):
+    ok, out = run_checker(capsys, lu.check_critic_loss, critic_loss_correct)
+    assert ok and "[pass]" in out
+
+
+@pytest.mark.parametrize("fn, diagnosis", [
+    (lambda r, f: r.mean() - f.mean(), "sign is flipped"),
+    (lambda r, f: bce(r, torch.ones_like(r)) + bce(f, torch.zeros_like(f)), "no sigmoid and no log"),
+    (lambda r, f: f - r, "scalar tensor"),
+    (lambda r, f: (f.mean() - r.mean()).detach(), "autograd"),
+    (lambda r, f: f.mean() - 2 * r.mean(), "expected E f(fake) - E f(real)"),
+])
+def test_critic_loss_diagnoses_mistakes(capsys, fn, diagnosis):
+    ok, out = run_checker(capsys, lu.check_critic_loss, fn)
+    assert not ok and "[fail]" in out and diagnosis in out, out
+
+
+def clip_correct(critic, c):
+    with torch.no_grad():
+        for p in critic.parameters():
+            p.clamp_(-c, c)
+
+
+def clip_weights_only(critic, c):
+    with torch.no_grad():
+        for name, p in critic.named_parameters():
+            if name.endswith("weight"):
+                p.clamp_(-c, c)
+
+
+def clip_replacing(critic, c):
+    for module in critic.modules():
+        for name, p in list(module.named_parameters(recurse=False)):
+            setattr(module, name, nn.Parameter(p.detach().clamp(-c, c)))
+
+
+def clip_rescaling(critic, c):
+    with torch.no_grad():
+        for p in critic.parameters():
+            p.mul_(c / p.abs().max())
+
+
+def test_weight_clipping_accepts_a_correct_implementation(capsys):
+    ok, out = run_checker(capsys, lu.check_weight_clipping, clip_correct)
+    assert ok and "[pass]" in out
+
+
+@pytest.mark.parametrize("fn, diagnosis", [
+    (clip_weights_only, "biases and batch-norm parameters included"),
+    (clip_replacing, "replaced by a new tensor"),
+    (clip_rescaling, "changed inside [-c, c]"),
+])
+def test_weight_clipping_diagnoses_mistakes(capsys, fn, diagnosis):
+    ok, out = run_checker(capsys, lu.check_weight_clipping, fn)
+    assert not ok and "[fail]" in out and diagnosis in out, out
+
+
+def gp_correct(critic, real, fake):
+    eps = torch.rand(len(real), 1, 1, 1)
+    x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
+    grad, = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
+    return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+
+def gp_no_create_graph(critic, real, fake):
+    eps = torch.rand(len(real), 1, 1, 1)
+    x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
+    grad, = torch.autograd.grad(critic(x_hat).sum(), x_hat)
+    return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+
+def gp_squared_norm(critic, real, fake):
+    eps = torch.rand(len(real), 1, 1, 1)
+    x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
+    grad, = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
+    return (grad.flatten(1) ** 2).sum(1).mean()
+
+
+def gp_shared_eps(critic, real, fake):
+    eps = torch.rand(1)
+    x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
+    grad, = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
+    return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+
+def test_gradient_penalty_accepts_a_correct_implementation(capsys):
+    ok, out = run_checker(capsys, lu.check_gradient_penalty, gp_correct)
+    assert ok and "[pass]" in out
+
+
+@pytest.mark.parametrize("fn, diagnosis", [
+    (gp_no_create_graph, "create_graph=True"),
+    (gp_squared_norm, "You return ||grad||^2"),
+    (gp_shared_eps, "one epsilon is shared"),
+])
+def test_gradient_penalty_diagnoses_mistakes(capsys, fn, diagnosis):
+    ok, out = run_checker(capsys, lu.check_gradient_penalty, fn)
+    assert not ok and "[fail]" in out and diagnosis in out, out
