@@ -363,7 +363,7 @@ def build(clean: bool = False, book_dir: Path = BOOK_DIR, quiet: bool = True) ->
         args.append("--quiet")
     result = subprocess.run(args, cwd=REPO_ROOT, capture_output=True, text=True)
     if result.returncode != 0:
-        log = (result.stdout + result.stderr).strip().splitlines()
+        log = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + result.stderr).strip().splitlines()  # no colour codes
         warnings = [line for line in log if "WARNING" in line or "ERROR" in line]
         raise BookError("the book build failed:\n" + "\n".join((warnings or log)[-40:]))
     return book_dir / "_build" / "html"

@@ -200,6 +200,22 @@ def test_remote_stylesheets_and_scripts_are_removed_from_html_outputs():
     assert book.offline_html(html) == '<img src="data:image/png;base64,AAAA"><div>kept</div>'
 
 
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_the_instructor_page_describes_each_chapter(chapter):
+    """The generated section lists the chapter's exercises, answers, figures and metric ranges, and a rubric."""
+    notebook = nbformat.read(book.BOOK_DIR / f"{chapter}.ipynb", as_version=4)
+    info = book.inventory.inventory(notebook)
+    text = book.chapter_markdown(chapter)
+    for exercise in info["exercises"]:
+        assert f"| {exercise['label']} passes its checker | 2 |" in text
+    for answer in info["answers"]:
+        assert f"Answer: {answer['label']} " in text
+    for row in info["summary"]["metrics"]:
+        assert f"| `{row['name']}` | [{row['expected'][0]:.4g}, {row['expected'][1]:.4g}] |" in text
+    total = sum(points for _, points in book.rubric_points(info))
+    assert f"**Suggested rubric** ({total} points)" in text and f"**Figures**: {sum(f['count'] for f in info['figures'])} in" in text
+
+
 # ------------------------------------------------------------------------------------------- the build
 @pytest.fixture(scope="module")
 def site() -> Path:
@@ -363,6 +379,7 @@ def test_chapter_pages_show_outputs_statically_with_launch_buttons(chapter, visi
     assert any(link.startswith(binder) and link.endswith(f"{folder}/{chapter}.ipynb") for link in facts["links"])
     assert f"{facts['base']}/_sources/{chapter}.ipynb" in facts["links"], "no download button for the notebook"
     assert url in facts["links"], "no repository button"
+    assert f"{chapter}.ipynb" in visit("instructor")["text"], f"the instructor page has no section for {chapter}"
 
 
 def test_internal_links_resolve(visit):
