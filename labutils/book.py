@@ -24,7 +24,7 @@ import sys
 import time
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nbformat
 import yaml
@@ -32,6 +32,10 @@ from nbformat import NotebookNode
 
 from . import inventory
 from .settings import REPO_ROOT
+
+if TYPE_CHECKING:
+    from sphinx.application import Sphinx
+    from sphinx.config import Config
 
 BOOK_DIR = REPO_ROOT / "chapters"
 BUILD_DIR = BOOK_DIR / "_build"
@@ -62,6 +66,7 @@ def toc_files(book_dir: Path = BOOK_DIR) -> list[str]:
     files = [toc["root"]]
 
     def walk(entries: list[dict]) -> None:
+        """Collect the files of entries and of their sections."""
         for entry in entries or []:
             if "file" in entry:
                 files.append(entry["file"])
@@ -126,6 +131,7 @@ def widget_description(state: dict[str, Any], model_id: str) -> str | None:
     items: list[str] = []
 
     def walk(model: dict[str, Any]) -> None:
+        """Collect the controls of model and of its children."""
         text = _control_text(model)
         if text:
             items.append(text)
@@ -164,8 +170,8 @@ REMOTE_ASSET = re.compile(r"""<link\b[^>]*\bhref=["'](?:https?:)?//[^>]*>|<scrip
 
 
 def offline_html(text: str) -> str:
-    """Remove the stylesheets and scripts an HTML output would fetch from the network (e.g. matplotlib's
-    animations link Font Awesome from a CDN; the theme ships its own copy of those icons)."""
+    """Remove the stylesheets and scripts an HTML output would fetch from the network."""
+    # e.g. matplotlib's animations link Font Awesome from a CDN; the theme ships its own copy of those icons
     return REMOTE_ASSET.sub("", text)
 
 
@@ -203,14 +209,14 @@ def mathjax_dir() -> Path:
     return folder
 
 
-def _copy_mathjax(app, exception) -> None:
+def _copy_mathjax(app: Sphinx, exception: Exception | None) -> None:
     """Sphinx build-finished hook: copy MathJax into the site's _static folder."""
     if exception is None and app.builder.format == "html":
         shutil.copytree(mathjax_dir(), Path(app.outdir) / "_static" / "mathjax", dirs_exist_ok=True)
 
 
-def _check_mathjax_path(app, config) -> None:
-    """Sphinx config-inited hook: refuse a MathJax served from the network, and check the local copy exists."""
+def _configure(app: Sphinx, config: Config) -> None:
+    """Sphinx config-inited hook: insist on the local MathJax, and offer {{ repository_url }} to the pages."""
     if re.match(r"^(https?:)?//", config.mathjax_path or ""):
         raise BookError(f"mathjax_path is {config.mathjax_path!r}: the book serves MathJax locally "
                         "(mathjax_path: mathjax/tex-chtml.js in chapters/_config.yml).")
@@ -270,7 +276,7 @@ def chapter_markdown(chapter: str, book_dir: Path = BOOK_DIR) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _directives():
+def _directives() -> tuple[type, type]:
     """Create the instructor page's directives (imported lazily: Sphinx is only needed to build the book)."""
     from docutils import nodes
     from docutils.statemachine import StringList
@@ -315,9 +321,9 @@ def _directives():
     return ChapterDirective, OtherChaptersDirective
 
 
-def _unique_scripts(app, pagename, templatename, context, doctree) -> None:
-    """Sphinx html-page-context hook: drop repeated inline scripts (sphinx-thebe's configuration is added twice by
-    Jupyter Book and sphinx-book-theme, which makes browsers report a redeclared constant)."""
+def _unique_scripts(app: Sphinx, pagename: str, templatename: str, context: dict[str, Any], doctree: Any) -> None:
+    """Sphinx html-page-context hook: drop repeated scripts, which browsers report as redeclared constants."""
+    # sphinx-thebe's configuration is added twice, once through Jupyter Book and once through sphinx-book-theme
     seen, unique = set(), []
     for script in context.get("script_files", []):
         key = (str(getattr(script, "filename", script) or ""),  # an inline script's filename is None or ''
@@ -328,12 +334,12 @@ def _unique_scripts(app, pagename, templatename, context, doctree) -> None:
     context["script_files"] = unique
 
 
-def setup(app) -> dict[str, Any]:
+def setup(app: Sphinx) -> dict[str, Any]:
     """Sphinx entry point of the extension."""
     chapter_directive, other_directive = _directives()
     app.add_directive("labbook-chapter", chapter_directive)
     app.add_directive("labbook-other-chapters", other_directive)
-    app.connect("config-inited", _check_mathjax_path)
+    app.connect("config-inited", _configure)
     app.connect("build-finished", _copy_mathjax)
     app.connect("html-page-context", _unique_scripts, priority=999)  # after the handlers that add scripts
     return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}
