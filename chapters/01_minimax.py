@@ -446,7 +446,6 @@ metrics = {
 }
 for name, value in metrics.items():
     print(f"{name:36s} {value: .6g}")
-lu.save_metrics(metrics)
 
 # %% [markdown]
 # ## Results summary
@@ -471,4 +470,5 @@ summary = lu.results_summary(metrics, expected, exercises={
 })
 
 # %%
+lu.save_metrics(metrics)
 record = lu.run_record(settings)

@@ -713,7 +713,6 @@ metrics = {
 }
 for name, value in metrics.items():
     print(f"{name:50s} {value: .4g}")
-lu.save_metrics(metrics)
 
 # %% [markdown]
 # ## Results summary
@@ -742,4 +741,5 @@ summary = lu.results_summary(metrics, expected, exercises={
 })
 
 # %%
+lu.save_metrics(metrics)
 record = lu.run_record(settings)

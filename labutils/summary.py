@@ -102,12 +102,10 @@ def as_html(summary: dict[str, Any]) -> str:
 
 def results_summary(metrics: Mapping[str, Any], expected: Mapping[str, tuple[float, float]],
                     exercises: Mapping[str, bool], profile: str | None = None) -> dict[str, Any]:
-    """Show one table of the chapter's metrics against their full-profile ranges and of its exercises; return it as data.
-
-    `expected` maps metric names to (low, high) for the full profile; `exercises` maps a label such as
-    "Exercise 1: discriminator loss" to what its checker returned. The table is displayed with its data attached
-    (output metadata "labbook_summary"), which the grading command reads.
-    """
+    """Show one table of the chapter's metrics against their full-profile ranges and of its exercises; return it."""
+    # expected: metric name -> (low, high) in the full profile; exercises: "Exercise 1: discriminator loss" -> what
+    # its checker returned. The table is displayed with its data attached (output metadata "labbook_summary"),
+    # which the grading command and the instructor page read.
     summary = summarise(metrics, expected, exercises, profile or get_profile())
     summary["chapter"] = settings._current.chapter if settings._current is not None else None
     text = as_text(summary)

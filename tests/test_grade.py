@@ -47,7 +47,7 @@ def test_unexecuted_student_edition_report(student_edition):
     result = grade.grade(student_edition / f"{chapter}.ipynb")
     assert not result["executed"] and {e["status"] for e in result["exercises"]} == {"not run"}
     assert {m["verdict"] for m in result["metrics"]} == {"missing"} and "did not run to the end" in result["metrics_note"]
-    assert len(result["missing_figures"]) == len(grade.inventory.inventory(
+    assert len(result["missing_figures"]) == len(inventory.inventory(
         nbformat.read(REPO_ROOT / "chapters" / f"{chapter}.ipynb", as_version=4))["figures"])
     assert "was not executed" in grade.report_markdown(result)
 

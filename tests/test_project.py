@@ -95,12 +95,16 @@ def _requirement_names(requirements: list[str]) -> dict[str, str]:
 
 
 def test_environment_yml_matches_pyproject():
+    """environment.yml installs the dependencies and every extra (dev, book) with the same ranges, by conda or pip."""
     project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
-    wanted = _requirement_names(project["dependencies"] + project["optional-dependencies"]["dev"])
+    extras = project["optional-dependencies"]
+    assert set(extras) == {"dev", "book"}, f"new extra {set(extras) - {'dev', 'book'}}: add it to environment.yml"
+    wanted = _requirement_names(project["dependencies"] + extras["dev"] + extras["book"])
     environment = yaml.safe_load((REPO_ROOT / "environment.yml").read_text())
     conda = [d for d in environment["dependencies"] if isinstance(d, str)]
     pip = [d for d in environment["dependencies"] if isinstance(d, dict)][0]["pip"]
-    have = {k: v for k, v in _requirement_names(conda).items() if k not in ("python", "pip")}
+    have = {k: v for k, v in _requirement_names(conda + [d for d in pip if d != "-e ."]).items()
+            if k not in ("python", "pip")}
     assert have == wanted, f"environment.yml differs from pyproject.toml: {set(have.items()) ^ set(wanted.items())}"
     assert "-e ." in pip, "environment.yml must install labutils itself (pip: -e .)"
 
