@@ -84,7 +84,9 @@ def notebook(name: str = "tiny", total_steps: int = 30, every_s: float = 0.0, in
                                                    "opt_D": opt_D}, total_steps=total_steps, every_s=every_s,
                        code=[gan_step])
     batches = lu.minibatches(DATA, batch_size=config.get("batch_size", 32), seed=settings.seed, start_step=run.step)
+    steps_run = 0
     for step in lu.training_steps(run):
+        steps_run += 1
         if step == interrupt_at:
             raise KeyboardInterrupt  # the student presses stop in the middle of step `step`
         (x,) = next(batches)
@@ -93,7 +95,7 @@ def notebook(name: str = "tiny", total_steps: int = 30, every_s: float = 0.0, in
         run.history["loss_G"].append(loss_G)
     elapsed = time.perf_counter() - started
     return {"run": run, "G": G, "D": D, "opt_G": opt_G, "opt_D": opt_D, "settings": settings, "initial": initial,
-            "seconds": elapsed, "after": (torch.randn(6), np.random.rand(3), random.random())}
+            "seconds": elapsed, "steps_run": steps_run, "after": (torch.randn(6), np.random.rand(3), random.random())}
 
 
 def weights(result: dict) -> dict[str, torch.Tensor]:
@@ -142,7 +144,8 @@ def test_second_run_loads_fast_with_identical_weights_history_and_rng(capsys):
     lines = checkpoint_lines(capsys.readouterr().out)
     assert second["run"].status == "loaded"
     assert len(lines) == 1 and "loaded" in lines[0] and "150 steps" in lines[0]
-    assert second["seconds"] < first["seconds"] / 3, (first["seconds"], second["seconds"])
+    # Loading trains nothing: no step of the loop runs (wall-clock ratios of sub-second runs are too noisy to test).
+    assert first["steps_run"] == 150 and second["steps_run"] == 0
     assert_same_weights(first, second)
     assert not torch.equal(second["initial"]["net.0.weight"], second["G"].state_dict()["net.0.weight"])
     assert dict(second["run"].history) == dict(first["run"].history)
