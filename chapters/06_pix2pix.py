@@ -287,7 +287,7 @@ for ax, (i, j) in zip(axes[:2], [(3, 3), (0, 0)]):
     print(f"logit ({i}, {j}): support {len(rows)} x {len(cols)} pixels")
 axes[2].imshow(targets[0, 0], cmap="gray", vmin=-1, vmax=1)
 for i, j, colour in [(0, 0, "tab:red"), (3, 3, "tab:orange"), (6, 6, "tab:cyan")]:
-    axes[2].add_patch(Rectangle((4 * j - 5.5, 4 * i - 5.5), 18, 18, fill=False, color=colour, lw=1.5,
+    axes[2].add_patch(Rectangle((4 * j - 7.5, 4 * i - 7.5), 18, 18, fill=False, color=colour, lw=1.5,
                                 label=f"logit ({i}, {j})"))
 axes[2].set(title="three patches on a digit (clipped at the border)", xlim=(-0.5, 27.5), ylim=(27.5, -0.5),
             xlabel="column", ylabel="row")
@@ -375,7 +375,8 @@ def train_pix2pix(name, use_l1, use_gan, *, steps, degrade=thumbnail):
         loss_g.backward()
         opt_g.step()
         sched_g.step()
-        sched_d.step()
+        if use_gan:
+            sched_d.step()
         if not torch.isfinite(loss_g) or (use_gan and not torch.isfinite(loss_d)):
             raise FloatingPointError(f"{name}: a loss became NaN/inf at step {step}; lower the learning rate.")
         h["loss_adv"].append(loss_adv.item())
@@ -458,6 +459,7 @@ for ax, (label, images) in zip(axes, rows_of_images):
     ax.imshow(lu.image_grid(images[picks], nrow=10), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     ax.set_xticks([])
     ax.set_yticks([])
+    ax.spines[:].set_visible(False)
     ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
 axes[0].set_title("the same held-out inputs under each variant of the loss")
 plt.show()
@@ -511,10 +513,10 @@ D_final = models["L1 + cGAN"][2].eval()
 with torch.no_grad():
     maps = {name: torch.sigmoid(D_final(sources, images)).mean(0)[0]
             for name, images in [("real y", targets), ("L1 only", outputs["L1"]), ("L1 + cGAN", outputs["L1 + cGAN"])]}
-fig, axes = plt.subplots(1, 3, figsize=(10, 3.3))
+fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
 for ax, (name, patch_map) in zip(axes, maps.items()):
     im = ax.imshow(patch_map, cmap="viridis", vmin=0, vmax=1)
-    ax.set(title=f"D(x, {name}): mean {patch_map.mean():.2f}", xlabel="patch column", ylabel="patch row")
+    ax.set(title=f"x with {name}: mean {patch_map.mean():.2f}", xlabel="patch column", ylabel="patch row")
 fig.colorbar(im, ax=axes, label="D's probability 'real'", shrink=0.85)
 plt.show()
 d_verdict = {name: patch_map.mean().item() for name, patch_map in maps.items()}
