@@ -17,7 +17,7 @@
 # 2017, *Image-to-Image Translation with Conditional Adversarial Networks*). Our task is built from MNIST:
 # a **12 x 12 thumbnail** of a digit, shown at 28 x 28 with big square pixels, is translated back into the
 # 28 x 28 digit. The thumbnail keeps the digit's identity but throws away the fine strokes, so many
-# sharp digits fit one thumbnail: exactly the situation in which pix2pix's adversarial term matters.
+# sharp digits fit one thumbnail: the situation that pix2pix's adversarial term is meant for.
 #
 # **Goals.** After this chapter you can
 # 1. say why pix2pix needs *pairs* $(x, y)$ and what its loss, conditional GAN $+ \lambda \cdot L_1$,
@@ -34,6 +34,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 import torch.nn.functional as F
+from IPython.display import display
 from matplotlib.patches import Rectangle
 from torch import nn
 
@@ -443,7 +444,7 @@ rows.append({"variant": "thumbnail x itself", "L1 error": (sources - targets).ab
              "Fréchet distance": on_sources["frechet_distance"], "label accuracy": on_sources["label_accuracy"]})
 rows.append({"variant": "target y (perfect)", "L1 error": 0.0, "Fréchet distance": on_targets["frechet_distance"],
              "label accuracy": on_targets["label_accuracy"]})
-lu.show_table(rows)
+display(lu.show_table(rows))
 print(f"real vs real floor: {floor:.2f}")
 results = {label: outputs[label + " metrics"] for label in variants}
 l1_error = {label: (outputs[label] - targets).abs().mean().item() for label in variants}
@@ -465,8 +466,9 @@ axes[0].set_title("the same held-out inputs under each variant of the loss")
 plt.show()
 
 # %% [markdown]
-# **Sharpness in numbers.** Blur spreads ink over many grey pixels; a real digit is mostly black or white.
-# The share of pixels that are neither (between 0.2 and 0.8 on the $[0, 1]$ scale) measures it directly.
+# **Grey pixels.** Blur spreads ink over grey pixels, while a real digit is mostly black or white. Does the
+# $L_1$ generator blur? The share of pixels that are neither (between 0.2 and 0.8 on the $[0, 1]$ scale)
+# answers directly.
 
 # %%
 def grey_share(images: torch.Tensor) -> float:
@@ -522,23 +524,53 @@ plt.show()
 d_verdict = {name: patch_map.mean().item() for name, patch_map in maps.items()}
 
 # %% [markdown]
-# **Reading the ablation.** ANALYSIS_PLACEHOLDER
+# **The chapter's two targets**, checked: L1 + cGAN must keep the digit (label accuracy of at least 97%) and be
+# closer to real digits than L1 alone by the Fréchet distance. Read against a perfect translator (the targets
+# themselves), the distances become gaps.
 
 # %%
-l1_ok = results["L1 + cGAN"]["label_accuracy"] >= 0.97
+gap = {label: results[label]["frechet_distance"] - on_targets["frechet_distance"] for label in variants}
+print("Fréchet distance above the perfect translator's: " + ", ".join(f"{k} {v:.2f}" for k, v in gap.items()))
+print(f"L1 + cGAN closes {1 - gap['L1 + cGAN'] / gap['L1']:.0%} of L1's gap, for "
+      f"{l1_error['L1 + cGAN'] / l1_error['L1'] - 1:+.1%} L1 error")
+keeps = results["L1 + cGAN"]["label_accuracy"] >= 0.97
 sharper = results["L1 + cGAN"]["frechet_distance"] < results["L1"]["frechet_distance"]
-print(f"L1 + cGAN keeps the digit (label accuracy >= 97%): {l1_ok} "
+print(f"target 1, L1 + cGAN keeps the digit (label accuracy >= 97%): {keeps} "
       f"({results['L1 + cGAN']['label_accuracy']:.2%})")
-print(f"L1 + cGAN is sharper than L1 alone by the Fréchet distance: {sharper} "
+print(f"target 2, L1 + cGAN is closer to real digits than L1 alone by the Fréchet distance: {sharper} "
       f"({results['L1 + cGAN']['frechet_distance']:.2f} vs {results['L1']['frechet_distance']:.2f})")
 
 # %% [markdown]
-# ## 6.7 When the adversarial term does not help: outlines
+# **Reading the ablation** (this run; the numbers are those printed above).
+# * **L1 alone** has the smallest $L_1$ error, as it must: it minimises exactly that. Its digits are not the grey
+#   smudges one might expect. At 12 x 12, most plausible digits agree on most pixels, so the conditional median
+#   is nearly black and white: its share of grey pixels is even below that of the real digits, whose scanned
+#   edges are anti-aliased. What it gets wrong is subtler: where the thumbnail leaves the stroke open, it
+#   draws a compromise stroke, and the classifier's features register that as the largest Fréchet distance
+#   of the three.
+# * **cGAN alone** keeps the digit about as often as the others (its discriminator judges pairs, and the U-Net's
+#   skips carry the thumbnail's layout), but it has the largest $L_1$ error: it draws *a* digit that fits the
+#   thumbnail, not *the* digit. Its dropout spread is about twice that of the others: without the $L_1$ term
+#   nothing pins the details the thumbnail leaves open, and the noise is used.
+# * **L1 + cGAN** has the smallest Fréchet distance and closes over a third of the $L_1$ generator's gap to a
+#   perfect translator, for a slightly larger $L_1$ error: the paper's trade-off, on a smaller scale. It meets
+#   both targets, the label accuracy by a thin margin. The three variants' label accuracies lie within 0.2
+#   points of each other, about one point under the ceiling of the real digits: what limits identity is what
+#   the thumbnail keeps, not the loss.
+# * The effect is **modest**. In the paper the inputs lose far more (edges of 256 x 256 photos) and the $L_1$
+#   outputs are visibly blurry; on 28 x 28 digits a U-Net with $L_1$ alone is already close, and the three rows
+#   of the figure look alike. The difference is in the measurements, not in the pictures.
+# * The discriminator maps: at the end of training the PatchGAN gives real and generated pairs nearly the same
+#   probability, evenly over the image. This is the equilibrium of chapter 1: once its verdicts carry little
+#   information, the adversarial term has done what it can, and the remaining work is the $L_1$ term's.
+
+# %% [markdown]
+# ## 6.7 Edge maps: translating outlines
 #
-# The pix2pix paper's own examples translate **edge maps** (edges to shoes). The digit analogue: the outline
-# of the digit, its morphological gradient (a $3 \times 3$ maximum minus a $3 \times 3$ minimum of the ink),
-# translated back to the digit. We train L1 and L1 + cGAN on this task with the same networks and measure them
-# the same way.
+# The pix2pix paper's best-known example translates **edge maps** (edges to shoes). The digit analogue: the
+# outline of the digit, its morphological gradient (a $3 \times 3$ maximum minus a $3 \times 3$ minimum of the
+# ink), translated back to the digit. We train L1 and L1 + cGAN on this task with the same networks (for
+# `outline_steps` steps) and measure them the same way.
 
 # %%
 def outline(images: torch.Tensor) -> torch.Tensor:
@@ -569,7 +601,15 @@ lu.show_images(torch.cat([outline_sources[picks], outline_outputs["L1"][picks], 
 plt.show()
 
 # %% [markdown]
-# OUTLINE_PLACEHOLDER
+# **Outlines, measured.** L1 + cGAN is again a little closer to real digits than L1 alone by the Fréchet
+# distance, but both variants keep the digit *less* often than from thumbnails, below the chapter's 97%, although
+# the outline keeps the digit's shape at full resolution. The figure shows why: an outline says where the
+# edges of a stroke are, not on which side of an edge the ink lies. For a thin stroke the two edges merge and
+# the answer is clear; a thick stroke gives a closed ring that the generator may fill or leave open, and a
+# thick 3 whose outline closes on itself comes back as an 8 (fourth column). That ambiguity changes the
+# digit's identity, which no loss can resolve from the input alone, while the thumbnail's ambiguity lies in
+# the fine detail, which is what the adversarial term works on. That is why this chapter's main task is the
+# thumbnail.
 #
 # ## 6.8 Questions
 #
@@ -698,8 +738,9 @@ exercise_3 = lu.check_pix2pix_generator_loss(pix2pix_generator_loss)
 #   test time, is its only noise, and it varies the outputs little.
 # * A PatchGAN outputs one verdict per patch; its receptive field follows from $r_\text{in} = s(r_\text{out} -
 #   1) + k$, 18 pixels here, 70 in the paper.
-# * $L_1$ alone gives the conditional median, blurry where the input is ambiguous; the adversarial term makes
-#   the outputs sharp; together they are sharp *and* faithful, which the ablation measures.
+# * $L_1$ alone gives the conditional median, a compromise where the input is ambiguous; the adversarial term
+#   pushes the outputs towards real digits; together they are realistic *and* faithful. On digits the gain is
+#   modest but measurable, in the Fréchet distance rather than in the pictures.
 
 # %%
 metrics = {
@@ -716,11 +757,13 @@ metrics = {
     "pix2pix_fd": results["L1 + cGAN"]["frechet_distance"],
     "pix2pix_label_accuracy": results["L1 + cGAN"]["label_accuracy"],
     "pix2pix_fd_gain_over_l1": results["L1"]["frechet_distance"] - results["L1 + cGAN"]["frechet_distance"],
+    "pix2pix_meets_targets": int(keeps and sharper),
     "l1_only_grey_share": grey["L1"],
     "pix2pix_grey_share": grey["L1 + cGAN"],
     "pix2pix_dropout_spread": spread["L1 + cGAN"],
     "outline_l1_only_fd": outline_results["L1"]["frechet_distance"],
     "outline_pix2pix_fd": outline_results["L1 + cGAN"]["frechet_distance"],
+    "outline_l1_only_label_accuracy": outline_results["L1"]["label_accuracy"],
     "outline_pix2pix_label_accuracy": outline_results["L1 + cGAN"]["label_accuracy"],
     "pix2pix_train_seconds": models["L1 + cGAN"][0].trained_seconds,
     "exercises_passed": int(exercise_1) + int(exercise_2) + int(exercise_3),
@@ -735,9 +778,15 @@ for name, value in metrics.items():
 # (an instructor's grading report reads it too).
 
 # %%
-expected = {  # full profile: (low, high)
-    "pix2pix_label_accuracy": (0.97, 1.0),
-    "pix2pix_fd_gain_over_l1": (0.0, 100.0),
+expected = {  # full profile: (low, high); the targets themselves are checked in 6.6
+    "thumbnail_label_accuracy": (0.88, 0.93),
+    "l1_only_label_accuracy": (0.96, 0.99),
+    "cgan_only_label_accuracy": (0.95, 0.99),
+    "pix2pix_label_accuracy": (0.965, 0.99),
+    "pix2pix_fd": (7.0, 13.0),
+    "pix2pix_fd_gain_over_l1": (0.0, 5.0),
+    "pix2pix_l1_error": (0.03, 0.045),
+    "pix2pix_dropout_spread": (0.0, 0.05),
 }
 summary = lu.results_summary(metrics, expected, exercises={
     "Exercise 1: U-Net forward pass": exercise_1,
