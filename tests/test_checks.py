@@ -709,3 +709,147 @@ def test_gradient_penalty_accepts_a_correct_implementation(capsys):
 def test_gradient_penalty_diagnoses_mistakes(capsys, fn, diagnosis):
     ok, out = run_checker(capsys, lu.check_gradient_penalty, fn)
     assert not ok and "[fail]" in out and diagnosis in out, out
+
+
+# --- chapter 06: U-Net skips, PatchGAN output size, pix2pix generator loss ---------------------------------------
+
+def unet_correct(net, x):
+    h1 = net.down1(x)
+    h2 = net.down2(h1)
+    u2 = net.up2(torch.cat([net.bottleneck(h2), h2], dim=1))
+    return net.up1(torch.cat([u2, h1], dim=1))
+
+
+def unet_batch_axis(net, x):
+    h1 = net.down1(x)
+    h2 = net.down2(h1)
+    u2 = net.up2(torch.cat([net.bottleneck(h2), h2], dim=0))
+    return net.up1(torch.cat([u2, h1], dim=0))
+
+
+def unet_no_inner_skip(net, x):
+    h1 = net.down1(x)
+    u2 = net.up2(net.bottleneck(net.down2(h1)))
+    return net.up1(torch.cat([u2, h1], dim=1))
+
+
+def unet_swapped(net, x):
+    h1 = net.down1(x)
+    h2 = net.down2(h1)
+    u2 = net.up2(torch.cat([h2, net.bottleneck(h2)], dim=1))
+    return net.up1(torch.cat([h1, u2], dim=1))
+
+
+def unet_skips_before_bottleneck(net, x):
+    h1 = net.down1(x)
+    h2 = net.down2(h1)
+    u2 = net.up2(torch.cat([net.bottleneck(h2), net.bottleneck(h2)], dim=1))  # the bottleneck twice, no skip
+    return net.up1(torch.cat([u2, h1], dim=1))
+
+
+def test_unet_skip_shapes_accepts_a_correct_forward_pass(capsys):
+    ok, out = run_checker(capsys, lu.check_unet_skip_shapes, unet_correct)
+    assert ok and "[pass]" in out
+
+
+@pytest.mark.parametrize("fn, diagnosis", [
+    (unet_batch_axis, "batch axis (dim 0)"),
+    (unet_no_inner_skip, "the skip connection is missing"),
+    (unet_swapped, "the order [skip, decoder]"),
+    (unet_skips_before_bottleneck, "the output differs"),
+])
+def test_unet_skip_shapes_diagnoses_mistakes(capsys, fn, diagnosis):
+    ok, out = run_checker(capsys, lu.check_unet_skip_shapes, fn)
+    assert not ok and "[fail]" in out and diagnosis in out, out
+
+
+def out_size_correct(size, layers):
+    for kernel, stride, padding in layers:
+        size = (size + 2 * padding - kernel) // stride + 1
+    return size
+
+
+def out_size_no_padding(size, layers):
+    for kernel, stride, _ in layers:
+        size = (size - kernel) // stride + 1
+    return size
+
+
+def out_size_true_division(size, layers):
+    for kernel, stride, padding in layers:
+        size = (size + 2 * padding - kernel) / stride + 1
+    return size
+
+
+def out_size_no_plus_one(size, layers):
+    for kernel, stride, padding in layers:
+        size = (size + 2 * padding - kernel) // stride
+    return size
+
+
+def out_size_input_over_stride(size, layers):
+    for _, stride, _ in layers:
+        size = size // stride
+    return size
+
+
+def test_patchgan_output_size_accepts_a_correct_formula(capsys):
+    ok, out = run_checker(capsys, lu.check_patchgan_output_size, out_size_correct)
+    assert ok and "[pass]" in out
+
+
+@pytest.mark.parametrize("fn, diagnosis", [
+    (out_size_no_padding, "The padding is missing"),
+    (out_size_true_division, "not a whole number"),
+    (out_size_no_plus_one, "The '+ 1' is missing"),
+    (out_size_input_over_stride, "expected 30"),
+])
+def test_patchgan_output_size_diagnoses_mistakes(capsys, fn, diagnosis):
+    ok, out = run_checker(capsys, lu.check_patchgan_output_size, fn)
+    assert not ok and "[fail]" in out and diagnosis in out, out
+
+
+def p2p_loss_correct(d_logits_fake, fake, target, lam):
+    return bce(d_logits_fake, torch.ones_like(d_logits_fake)) + lam * (fake - target).abs().mean()
+
+
+def p2p_loss_l2(d_logits_fake, fake, target, lam):
+    return bce(d_logits_fake, torch.ones_like(d_logits_fake)) + lam * ((fake - target) ** 2).mean()
+
+
+def p2p_loss_saturating(d_logits_fake, fake, target, lam):
+    return -bce(d_logits_fake, torch.zeros_like(d_logits_fake)) + lam * (fake - target).abs().mean()
+
+
+def p2p_loss_lambda_on_gan(d_logits_fake, fake, target, lam):
+    return lam * bce(d_logits_fake, torch.ones_like(d_logits_fake)) + (fake - target).abs().mean()
+
+
+def p2p_loss_log_sigmoid(d_logits_fake, fake, target, lam):
+    return -torch.log(torch.sigmoid(d_logits_fake)).mean() + lam * (fake - target).abs().mean()
+
+
+def p2p_loss_detached(d_logits_fake, fake, target, lam):
+    return bce(d_logits_fake, torch.ones_like(d_logits_fake)) + lam * (fake.detach() - target).abs().mean()
+
+
+def p2p_loss_global_lambda(d_logits_fake, fake, target, lam):
+    return bce(d_logits_fake, torch.ones_like(d_logits_fake)) + 7.0 * (fake - target).abs().mean()
+
+
+def test_pix2pix_generator_loss_accepts_a_correct_loss(capsys):
+    ok, out = run_checker(capsys, lu.check_pix2pix_generator_loss, p2p_loss_correct)
+    assert ok and "[pass]" in out
+
+
+@pytest.mark.parametrize("fn, diagnosis", [
+    (p2p_loss_l2, "pix2pix uses L1"),
+    (p2p_loss_saturating, "saturating"),
+    (p2p_loss_lambda_on_gan, "lambda multiplies the adversarial term"),
+    (p2p_loss_log_sigmoid, "binary_cross_entropy_with_logits"),
+    (p2p_loss_detached, "do not detach fake"),
+    (p2p_loss_global_lambda, "use the lam argument"),
+])
+def test_pix2pix_generator_loss_diagnoses_mistakes(capsys, fn, diagnosis):
+    ok, out = run_checker(capsys, lu.check_pix2pix_generator_loss, fn)
+    assert not ok and "[fail]" in out and diagnosis in out, out
