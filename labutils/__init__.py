@@ -7,7 +7,8 @@ from .checkpoints import TrainingRun, start_run, training_steps
 from .checks import (check_conditional_discriminator_step, check_critic_loss, check_discriminator_loss,
                      check_discriminator_step, check_generator_loss, check_generator_step, check_gradient_penalty,
                      check_image_generator, check_label_maps, check_slerp, check_weight_clipping, check_weights_init,
-                     check_unet_skip_shapes, check_patchgan_output_size, check_pix2pix_generator_loss)  # chapter 06
+                     check_unet_skip_shapes, check_patchgan_output_size, check_pix2pix_generator_loss,  # chapter 06
+                     check_cycle_loss, check_translator, check_cyclegan_generator_step)  # chapter 07
 from .data import CLASS_NAMES, DatasetError, load_dataset, minibatches
 from .evaluation import classify, evaluate_samples, frechet_distance, get_classifier, real_vs_real_distance
 from .metrics import jensen_shannon_1d, wasserstein_1d

@@ -852,4 +852,122 @@ def test_pix2pix_generator_loss_accepts_a_correct_loss(capsys):
 ])
 def test_pix2pix_generator_loss_diagnoses_mistakes(capsys, fn, diagnosis):
     ok, out = run_checker(capsys, lu.check_pix2pix_generator_loss, fn)
+# --- cycle loss, translator, CycleGAN generator step (chapter 07) -----------------------------------------------------
+
+def cycle_correct(g, f, x_mnist, x_usps, lambda_cycle):
+    return lambda_cycle * (F.l1_loss(f(g(x_mnist)), x_mnist) + F.l1_loss(g(f(x_usps)), x_usps))
+
+
+def cycle_squared(g, f, x_mnist, x_usps, lambda_cycle):
+    return lambda_cycle * (F.mse_loss(f(g(x_mnist)), x_mnist) + F.mse_loss(g(f(x_usps)), x_usps))
+
+
+def cycle_one_direction(g, f, x_mnist, x_usps, lambda_cycle):
+    return lambda_cycle * F.l1_loss(f(g(x_mnist)), x_mnist)
+
+
+def cycle_fixed_lambda(g, f, x_mnist, x_usps, lambda_cycle):
+    return 10.0 * (F.l1_loss(f(g(x_mnist)), x_mnist) + F.l1_loss(g(f(x_usps)), x_usps))
+
+
+def cycle_detached(g, f, x_mnist, x_usps, lambda_cycle):
+    return cycle_correct(g, f, x_mnist, x_usps, lambda_cycle).detach()
+
+
+def test_cycle_loss_accepts_a_correct_implementation(capsys):
+    ok, out = run_checker(capsys, lu.check_cycle_loss, cycle_correct)
+    assert ok and "[pass] cycle loss" in out, out
+
+
+@pytest.mark.parametrize("fn, diagnosis", [
+    (cycle_squared, "squared error"),
+    (cycle_one_direction, "only the MNIST -> USPS -> MNIST cycle"),
+    (cycle_fixed_lambda, "lambda_cycle is fixed at 10"),
+    (cycle_detached, "autograd"),
+])
+def test_cycle_loss_diagnoses_mistakes(capsys, fn, diagnosis):
+    ok, out = run_checker(capsys, lu.check_cycle_loss, fn)
+    assert not ok and "[fail]" in out and diagnosis in out, out
+
+
+class _Resizer(torch.nn.Module):
+    """A translator for the tests: resize to the target size, then a small conv net (optionally without tanh)."""
+
+    def __init__(self, target, tanh=True, resize=True, use_input=True):
+        super().__init__()
+        self.size = 16 if target == "usps" else 28
+        self.resize, self.use_input = resize, use_input
+        self.net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(),
+                                       torch.nn.Conv2d(4, 1, 3, padding=1), *([torch.nn.Tanh()] if tanh else []))
+        self.canvas = torch.nn.Parameter(torch.randn(1, 1, self.size, self.size))
+        if not tanh:  # an untrained linear output that leaves [-1, 1], as a real one often does
+            torch.nn.init.constant_(self.net[2].bias, 1.5)
+
+    def forward(self, x):
+        if not self.use_input:
+            return torch.tanh(self.canvas).expand(len(x), -1, -1, -1)
+        if self.resize:
+            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear")
+        return self.net(x)
+
+
+@pytest.mark.parametrize("make", [lambda target: _Resizer(target)])
+def test_translator_accepts_a_correct_translator(capsys, make):
+    ok, out = run_checker(capsys, lu.check_translator, make)
+    assert ok and "[pass] translator" in out, out
+
+
+@pytest.mark.parametrize("make, diagnosis", [
+    (lambda target: _Resizer(target, resize=False), "keeps the input's size"),
+    (lambda target: _Resizer(target, tanh=False), "nn.Tanh()"),
+    (lambda target: _Resizer(target, use_input=False), "do not depend on the input image"),
+    (lambda target: _Resizer("mnist" if target == "usps" else "usps"), "must map (8, 1, 28, 28)"),
+])
+def test_translator_diagnoses_mistakes(capsys, make, diagnosis):
+    ok, out = run_checker(capsys, lu.check_translator, make)
+    assert not ok and "[fail]" in out and diagnosis in out, out
+
+
+def gen_step(g, f, d_usps, d_mnist, opt_gen, x_mnist, x_usps, as_usps, as_mnist, lambda_cycle, lambda_identity,
+             identity=True, adversarial="lsgan", frame_identity=True):
+    fake_usps, fake_mnist = g(x_mnist), f(x_usps)
+    s_usps, s_mnist = d_usps(fake_usps), d_mnist(fake_mnist)
+    if adversarial == "lsgan":
+        adv = F.mse_loss(s_usps, torch.ones_like(s_usps)) + F.mse_loss(s_mnist, torch.ones_like(s_mnist))
+    else:
+        adv = bce(s_usps, torch.ones_like(s_usps)) + bce(s_mnist, torch.ones_like(s_mnist))
+    cyc = F.l1_loss(f(fake_usps), x_mnist) + F.l1_loss(g(fake_mnist), x_usps)
+    if frame_identity:
+        idt = F.l1_loss(g(as_mnist(x_usps)), x_usps) + F.l1_loss(f(as_usps(x_mnist)), x_mnist)
+    else:
+        idt = F.l1_loss(g(x_usps), x_usps) + F.l1_loss(f(x_mnist), x_mnist)
+    loss = adv + lambda_cycle * cyc + (lambda_identity * idt if identity else 0)
+    opt_gen.zero_grad()
+    loss.backward()
+    opt_gen.step()
+    return loss.item()
+
+
+def gen_step_also_steps_d(g, f, d_usps, d_mnist, opt_gen, *args):
+    loss = gen_step(g, f, d_usps, d_mnist, opt_gen, *args)
+    with torch.no_grad():
+        for p in d_usps.parameters():
+            p.sub_(0.01 * p.grad)
+    return loss
+
+
+def test_cyclegan_generator_step_accepts_a_correct_step(capsys):
+    ok, out = run_checker(capsys, lu.check_cyclegan_generator_step, gen_step)
+    assert ok and "[pass] CycleGAN generator step" in out, out
+
+
+@pytest.mark.parametrize("fn, diagnosis", [
+    (lambda *a: gen_step(*a, identity=False), "identity loss is missing"),
+    (lambda *a: gen_step(*a, adversarial="bce"), "cross-entropy"),
+    (lambda *a: gen_step(*a, frame_identity=False), "identity inputs are not framed"),
+    (gen_step_also_steps_d, "discriminator's weights changed"),
+    (lambda *a: gen_step(*a[:9], a[10], a[9]), "weights are swapped"),
+])
+def test_cyclegan_generator_step_diagnoses_mistakes(capsys, fn, diagnosis):
+    ok, out = run_checker(capsys, lu.check_cyclegan_generator_step, fn)
     assert not ok and "[fail]" in out and diagnosis in out, out
