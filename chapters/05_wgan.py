@@ -31,7 +31,6 @@
 #    and show the limits of weight clipping in the critic's weights and slope.
 
 # %%
-import contextlib
 import time
 
 import matplotlib.pyplot as plt
@@ -44,7 +43,7 @@ from torch import nn
 
 import labutils as lu
 
-settings = lu.setup("05_wgan", seed=0)  # MNIST convolutions: torch uses every CPU thread (the ring uses one, below)
+settings = lu.setup("05_wgan", seed=0, threads=1)  # one thread: small networks, and timings that stay comparable
 device = settings.device
 
 # %% [markdown]
@@ -73,7 +72,7 @@ gp_lr, gp_betas = 1e-4, (0.0, 0.9)  # Adam, critic and generator (n_critic = 5 a
 # the standard GAN of chapter 3, for contrast (non-saturating loss, Adam)
 gan_lr, gan_betas = 1e-3, (0.5, 0.999)
 mnist_iters_wgan = lu.pick(full=300, smoke=9)   # generator iterations of WGAN on MNIST
-mnist_iters_gp = lu.pick(full=300, smoke=8)     # generator iterations of WGAN-GP on MNIST
+mnist_iters_gp = lu.pick(full=450, smoke=8)     # generator iterations of WGAN-GP on MNIST (about the same time)
 gan_steps = lu.pick(full=600, smoke=12)         # steps of the standard GAN on MNIST
 eval_every_mnist = lu.pick(full=10, smoke=3)    # generator iterations between measurements (WGAN, WGAN-GP)
 eval_every_gan = lu.pick(full=20, smoke=4)      # steps between measurements (standard GAN)
@@ -86,7 +85,6 @@ ring_iters = lu.pick(full=2000, smoke=30)       # generator iterations of each W
 clip_values = (0.001, 0.01, 0.1)                # c: too small, the paper's value, too large
 vanilla_lr_g, vanilla_lr_d, vanilla_betas = 2e-3, 5e-4, (0.5, 0.999)  # chapter 2's vanilla GAN on the ring
 vanilla_steps = lu.pick(full=2000, smoke=60)
-ring_threads = 1                # tiny networks: one CPU thread is fastest (chapter 2)
 n_ring_eval = lu.pick(full=2000, smoke=500)     # samples for mode statistics and the critic's diagnostics
 n_assign = lu.pick(full=1000, smoke=300)        # samples per set for the exact W1 (optimal assignment)
 # 5.1: the parallel segments of Arjovsky et al. (2017, Example 1)
@@ -411,17 +409,6 @@ class RingCritic(nn.Module):
         return self.net(x).view(-1)
 
 
-@contextlib.contextmanager
-def torch_threads(n: int):
-    """Run a block with n CPU threads (tiny networks are fastest on one), then restore the previous number."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def ring_batches(start_batch: int):
     """Fresh batches of the ring, forever (drawn from torch's random state, which a checkpoint restores)."""
     return iter(lambda: lu.sample_ring(batch_size, ring_modes, ring_radius, ring_std).to(device), None)
@@ -440,19 +427,17 @@ print("ring generator:", tuple(RingGenerator()(torch.zeros(3, ring_nz)).shape),
 
 # %%
 ring_models, ring_runs = {}, {}
-with torch_threads(ring_threads):
+torch.manual_seed(settings.seed)
+g, d = RingGenerator().to(device), RingCritic().to(device)
+ring_runs["vanilla GAN"] = train_gan("ring vanilla gan", g, d, ring_batches, steps=vanilla_steps, lr_g=vanilla_lr_g,
+                                     lr_d=vanilla_lr_d, betas=vanilla_betas, decay=True, extra_config={"target": ring_target})
+ring_models["vanilla GAN"] = (g, d)
+for c in clip_values:
     torch.manual_seed(settings.seed)
-    g, d = RingGenerator().to(device), RingCritic().to(device)
-    ring_runs["vanilla GAN"] = train_gan("ring vanilla gan", g, d, ring_batches, steps=vanilla_steps,
-                                         lr_g=vanilla_lr_g, lr_d=vanilla_lr_d, betas=vanilla_betas, decay=True,
-                                         extra_config={"target": ring_target})
-    ring_models["vanilla GAN"] = (g, d)
-    for c in clip_values:
-        torch.manual_seed(settings.seed)
-        g, f = RingGenerator().to(device), RingCritic().to(device)
-        ring_runs[f"WGAN c={c}"] = train_wgan(f"ring wgan c={c}", g, f, ring_batches, iters=ring_iters, method="clip",
-                                              c=c, extra_config={"target": ring_target})
-        ring_models[f"WGAN c={c}"] = (g, f)
+    g, f = RingGenerator().to(device), RingCritic().to(device)
+    ring_runs[f"WGAN c={c}"] = train_wgan(f"ring wgan c={c}", g, f, ring_batches, iters=ring_iters, method="clip", c=c,
+                                          extra_config={"target": ring_target})
+    ring_models[f"WGAN c={c}"] = (g, f)
 
 # %%
 ring_stats = {}
