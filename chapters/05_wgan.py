@@ -456,8 +456,9 @@ def plot_critic_2d(ax, critic, real, fake, title, limit=3.0, resolution=80):
     xx, yy = torch.meshgrid(axis, axis, indexing="xy")
     with torch.no_grad():
         zz = critic(torch.stack([xx.ravel(), yy.ravel()], dim=1).to(device)).cpu().reshape(resolution, resolution)
+    zz = zz - zz.mean()  # a critic is defined up to a constant: show its variation over the plot
     contour = ax.contourf(xx.numpy(), yy.numpy(), zz.numpy(), levels=12, cmap="RdBu", alpha=0.4)
-    ax.figure.colorbar(contour, ax=ax, fraction=0.046, pad=0.04, label="critic f(x)", format="%.1e")
+    ax.figure.colorbar(contour, ax=ax, fraction=0.046, pad=0.04, label="critic f(x) - mean", format="%.1e")
     ax.scatter(real[:, 0], real[:, 1], s=3, c="tab:blue", alpha=0.5, label="real")
     ax.scatter(fake[:, 0], fake[:, 1], s=3, c="tab:orange", alpha=0.5, label="generated")
     ax.set(title=title, xlabel="$x_1$", ylabel="$x_2$", xlim=(-limit, limit), ylim=(-limit, limit), aspect="equal")
@@ -491,8 +492,26 @@ ax.set(yscale="log", title="Ring: the critic's estimate of K W during training",
 ax.legend()
 plt.show()
 
+# %%
+vanilla, wgans = ring_stats["vanilla GAN"], {c: ring_stats[f"WGAN c={c}"] for c in clip_values}
+print(f"vanilla GAN: {vanilla['modes_covered']} of 8 modes, {vanilla['high_quality_share']:.0%} of its samples near a "
+      f"centre; WGAN: " + ", ".join(f"c = {c}: {s['modes_covered']} modes, {s['high_quality_share']:.0%} near a centre"
+                                    for c, s in wgans.items()))
+
 # %% [markdown]
-# *(Discussion of the ring, written from the run's numbers.)*
+# **Reading the ring.** The vanilla GAN, with chapter 2's settings, collapses as it did there: its samples
+# sit on or next to a single mode, and the discriminator's map shows the region it currently rejects.
+# No WGAN collapses onto one mode, but none of them has learnt the ring either: after `ring_iters`
+# generator iterations at the paper's learning rate $5 \cdot 10^{-5}$ the generated samples form a cloud
+# or a band *across* the ring, touching a few modes (the line above) with only a small share of samples
+# near any centre. This is slow, imprecise learning rather than collapse. The critic panels show why:
+# the clipped critics are very simple functions. With $c = 0.01$ the critic is almost a ramp (parallel
+# stripes), and with $c = 0.001$ a smooth bowl; neither has a bump per mode, so the generator's gradient,
+# $-\nabla_x f$ at its samples, says "move this way" to the whole cloud at once, not "split into eight".
+# The estimates have the scale of $c$ (the curves span orders of magnitude) while the generators are of
+# similar quality: an estimate is $K \cdot W$ with a $K$ set by the clipping. We look at the critics
+# themselves in the next section. (Chapter 2's remedies, minibatch features, covered all modes of this
+# ring; Exercise 4 tries WGAN-GP and a larger learning rate here.)
 #
 # ## 5.5 The limits of weight clipping
 #
@@ -538,7 +557,25 @@ fig.suptitle("Critic weights after training: a pile-up at the clipping bounds", 
 plt.show()
 
 # %% [markdown]
-# *(Discussion of clipping, written from the run's numbers.)*
+# **What clipping does to the critic**, read from the table and the histograms:
+# * **The clamp binds.** For every $c$ a large share of the weights sits exactly at $\pm c$, the more so
+#   the smaller $c$: the optimiser wants those weights larger and the box stops them. At $c = 0.001$
+#   almost every weight is at a bound, so the critic is essentially a fixed network of signs, times $c$:
+#   its only freedom is which sign each weight takes. That is a severe loss of **capacity**: the
+#   "optimal critic" over this family is far from the optimal 1-Lipschitz function of the duality.
+# * **The slope is set by $c$, not by the data.** The median input-gradient norm spans orders of
+#   magnitude between the three values of $c$ (a product of three layers of weights in $[-c, c]$ can
+#   scale like $c^3$), and so does the estimate. Dividing the estimate by the slope removes most of that
+#   scale and brings it within a factor of about 3 of the exact $W_1$, but not onto it: a critic that reached the dual optimum would have
+#   slope 1 along the transport and estimate/slope $= W_1$. With the clamp binding it does not, and with
+#   $c = 0.1$ the slope varies so much over the plane that the median no longer stands for $K$.
+# * **Too small and too large both hurt.** Too small: the critic is nearly linear and nearly constant,
+#   its gradients are tiny and uninformative (the $c = 0.001$ generator is still a blob in the middle of
+#   the ring); with deeper critics they would vanish layer by layer. Too large: the box hardly
+#   constrains the weights (a minority at the bound), so the Lipschitz bound is loose, the critic needs
+#   many more iterations to approach its optimum, and in deep networks its gradients can explode.
+#   Arjovsky et al. (2017) say as much ("weight clipping is a clearly terrible way to enforce a Lipschitz
+#   constraint"), which is the motivation for the gradient penalty (5.7).
 #
 # ## 5.6 WGAN on MNIST: does the estimate track quality?
 #
@@ -641,7 +678,7 @@ def plot_estimate_vs_quality(run, label, signal="w", ylabel="critic's estimate (
     ax2.plot(h["eval_iter"], fd, marker="s", markersize=3, color="tab:red", label="Fréchet distance")
     ax2.set_ylabel("Fréchet distance", color="tab:red")
     ax2.grid(False)
-    ax1.legend(handles=ax1.get_lines() + ax2.get_lines(), loc="upper right")
+    ax1.legend(handles=ax1.get_lines() + ax2.get_lines(), loc="upper right", fontsize=8, frameon=True, framealpha=0.85)
     points = ax3.scatter(values, fd, c=h["eval_iter"], cmap="viridis", s=18)
     fig.colorbar(points, ax=ax3, label="generator iteration")
     ax3.set(title=f"Spearman rank correlation rho = {rho:.2f}", xlabel=ylabel, ylabel="Fréchet distance")
@@ -656,7 +693,16 @@ print(f"WGAN: Spearman rho(estimate, FD) = {rho_wgan:.3f} over {len(wgan_run.his
       f"{wgan_run.history['fd'][-1]:.0f} at iteration {wgan_run.history['eval_iter'][-1]}")
 
 # %% [markdown]
-# *(Discussion of the WGAN curve, written from the run's numbers.)*
+# **The estimate tracks quality.** After the warm-up, the critic's estimate and the Fréchet distance
+# fall together, point after point: the rank correlation printed above is close to 1, and the scatter
+# is nearly a monotone curve. This is the paper's central practical claim (its Figure 3), reproduced:
+# because the critic is retrained close to its optimum before every generator step, its estimate is
+# $K \cdot W$ for the *current* generator with a $K$ that hardly changes within the run, so it falls when
+# the generator gets closer to the data. We follow the training estimate, averaged since the last
+# measurement, as the paper's curves do; a single batch's estimate is noisy. What the curve does not say
+# is *how good* the samples are: both numbers move slowly, and at the paper's learning rate of
+# $5 \cdot 10^{-5}$, 300 generator iterations leave the samples grey blobs with the first strokes (the
+# snapshots below), far from the floor. Arjovsky et al. trained for about $10^5$ generator iterations.
 #
 # **The contrast: a standard GAN's discriminator loss.** Chapter 3's DCGAN with its settings, measured
 # in the same way: the discriminator loss averaged since the last measurement, against the Fréchet
@@ -675,7 +721,13 @@ print(f"standard GAN: Spearman rho(D loss, FD) = {rho_gan:.3f} over {len(gan_run
       f"FD {gan_run.history['fd'][0]:.0f} -> {gan_run.history['fd'][-1]:.0f}")
 
 # %% [markdown]
-# *(Discussion of the contrast, written from the run's numbers.)*
+# **A GAN's discriminator loss does not track quality.** Over the same kind of measurements the Fréchet
+# distance of the standard GAN falls by a large factor (printed above), while its discriminator loss
+# jumps up and down around the same level from start to end: its rank correlation with the distance is
+# near zero. The loss measures the *current* discriminator against the *current* generator; as the
+# generator improves, the discriminator improves with it, and the game stays balanced at about the same
+# loss (chapter 3 made the same observation). The WGAN critic is different because it is trained to
+# (near) optimality for each generator: its value is a property of the generator, not of the game.
 #
 # ## 5.7 WGAN-GP: a gradient penalty instead of clipping
 #
@@ -715,7 +767,14 @@ print(f"WGAN-GP: Spearman rho(estimate, FD) = {rho_gp:.3f} over all {len(gp_run.
       f"the estimate peaks at iteration {gp_run.history['eval_iter'][gp_peak]}, rho from there on = {rho_gp_after_peak:.3f}")
 
 # %% [markdown]
-# *(Discussion of the WGAN-GP curve, written from the run's numbers.)*
+# **Reading the WGAN-GP curve.** Here the estimate first *rises*, up to the peak printed above, while the
+# Fréchet distance already falls, and only then do the two fall together. The penalised critic starts
+# from a random network, without a warm-up, and it takes some iterations to grow from a near-constant
+# function to one that separates real from generated images at its allowed slope: during that phase the
+# estimate measures how much the critic has learnt, not how far the generator is. From the peak on the
+# critic keeps up with the generator and the rank correlation is close to 1; over all measurements it is
+# lower because of the rising phase. Read an estimate only once its critic has caught up, whichever
+# the method (WGAN's warm-up serves that purpose).
 #
 # **Equal wall time.** Each WGAN-GP critic step costs more (the double backward pass), each WGAN
 # generator iteration of the warm-up costs 100 critic steps. The fair comparison is at equal training
@@ -747,6 +806,9 @@ def fd_at_time(run, seconds):
 
 
 fd_equal = {"WGAN": fd_at_time(wgan_run, equal_time), "WGAN-GP": fd_at_time(gp_run, equal_time)}
+warmup_share = wgan_run.history["train_seconds"][warmup_generator_iters - 1] / wgan_run.history["train_seconds"][-1]
+print(f"WGAN spent {warmup_share:.0%} of its training time in the warm-up (its first {warmup_generator_iters} "
+      f"generator iterations, {warmup_critic_iters} critic iterations each)")
 print(f"at {equal_time:.0f} s of training (the shorter run's total): Fréchet distance WGAN {fd_equal['WGAN']:.0f}, "
       f"WGAN-GP {fd_equal['WGAN-GP']:.0f}; seconds per generator iteration: WGAN "
       f"{wgan_run.history['train_seconds'][-1] / len(wgan_run.history['train_seconds']):.2f}, WGAN-GP "
@@ -812,7 +874,18 @@ for ax, label in zip(axes, final):
 plt.show()
 
 # %% [markdown]
-# *(Discussion of the comparison, written from the run's numbers.)*
+# **WGAN-GP against WGAN.** At equal training time WGAN-GP is much closer to the data (the numbers printed
+# under the figure of FD against seconds), and its curve is below WGAN's at every time where both were
+# measured. Three things add up: WGAN spends most of its time in the warm-up (its share is printed);
+# after it, WGAN-GP's critic step costs more (the double backward pass) but Adam at $10^{-4}$ moves
+# faster than RMSProp at $5 \cdot 10^{-5}$; and the penalised critic is not confined to a box of weights
+# (the histograms: a pile-up at $\pm c$ for WGAN, a spread of free weights for WGAN-GP). The final table
+# says the same with `n_final` samples. The WGAN samples are classified as one digit with high
+# confidence: they are still blobs that the classifier reads as one class, not a collapse onto a digit.
+# The standard GAN of chapter 3, with its larger learning rate, is far ahead of both in this short budget:
+# what the Wasserstein GANs buy is a loss that means something and a critic that can be trained to
+# optimality, not speed, and at the papers' learning rates they need many more iterations than a
+# CPU chapter affords. All three stay far above the real-vs-real floor.
 #
 # ## 5.8 Questions
 #
@@ -875,7 +948,14 @@ plt.show()
 # too large?
 
 # %% [markdown] tags=["solution"]
-# **Answer.** *(Written from the run's numbers.)*
+# **Answer.** Too small ($c = 0.001$): almost every weight sits at $\pm c$, so the critic is a fixed
+# pattern of signs with a tiny slope and estimate (orders of magnitude below the other two); it is close
+# to a simple smooth function, gives the generator little to follow, and the generator was still a blob
+# in the middle of the ring. In a deeper critic the gradients would vanish. Too large ($c = 0.1$): only a
+# minority of the weights reach the bound, so the constraint hardly acts: the slope varies strongly over
+# the plane (the rescaled estimate overshoots the exact $W_1$), the critic needs more iterations to reach
+# its optimum, and in deep networks its gradients can explode. The value in between is a compromise that
+# has to be tuned per architecture, which is the practical argument for the gradient penalty.
 
 # %% [markdown]
 # ## 5.9 Exercises
@@ -994,8 +1074,19 @@ for name, value in metrics.items():
 expected = {  # full profile: (low, high)
     "js_at_theta_0p5": (0.693, 0.694),
     "w_at_theta_0p5": (0.499, 0.501),
+    "ring_vanilla_gan_modes_covered": (1, 3),
+    "ring_wgan_c0p01_modes_covered": (2, 8),
+    "clip_c0p001_weights_at_bound": (0.8, 1.0),
+    "clip_c0p01_weights_at_bound": (0.5, 0.9),
+    "clip_c0p1_weights_at_bound": (0.1, 0.45),
     "wgan_rho_estimate_fd": (0.8, 1.0),
-    "gp_minus_wgan_fd_at_equal_time": (-1000.0, 0.0),
+    "gan_rho_dloss_fd": (-0.5, 0.5),
+    "gp_rho_after_peak": (0.8, 1.0),
+    "real_vs_real_fd": (1.0, 3.0),
+    "wgan_fd_final": (700.0, 1000.0),
+    "gp_fd_final": (300.0, 750.0),
+    "gan_fd_final": (80.0, 300.0),
+    "gp_minus_wgan_fd_at_equal_time": (-800.0, -100.0),
 }
 summary = lu.results_summary(metrics, expected, exercises={
     "Exercise 1: critic loss": exercise_1,
