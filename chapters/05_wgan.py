@@ -761,8 +761,8 @@ gp_run = train_wgan("mnist wgan-gp", gp_g, gp_c, mnist_batches, iters=mnist_iter
                     eval_every=eval_every_mnist, extra_config={"domain": dataset})
 rho_gp = plot_estimate_vs_quality(gp_run, "WGAN-GP")
 gp_peak = int(np.argmax(gp_run.history["w_recent"]))
-rho_gp_after_peak = (float(spearmanr(gp_run.history["w_recent"][gp_peak:], gp_run.history["fd"][gp_peak:]).statistic)
-                     if len(gp_run.history["fd"]) - gp_peak > 2 else float("nan"))
+after = max(0, min(gp_peak, len(gp_run.history["fd"]) - 3))  # at least 3 measurements (a late peak: the last three)
+rho_gp_after_peak = float(spearmanr(gp_run.history["w_recent"][after:], gp_run.history["fd"][after:]).statistic)
 print(f"WGAN-GP: Spearman rho(estimate, FD) = {rho_gp:.3f} over all {len(gp_run.history['fd'])} measurements; "
       f"the estimate peaks at iteration {gp_run.history['eval_iter'][gp_peak]}, rho from there on = {rho_gp_after_peak:.3f}")
 
