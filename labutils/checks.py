@@ -592,6 +592,8 @@ def check_pix2pix_generator_loss(fn: Callable[[torch.Tensor, torch.Tensor, torch
                               f"got {again.item():.4f}: use the lam argument, not a global.")
         return "BCE with target 1 averaged over the patches + lam * mean |G(x) - y|, stable on confident logits."
     return _run_check("pix2pix generator loss", body)
+
+
 # --- chapter 07 ---
 
 def _toy_translators(seed: int = 0) -> tuple[nn.Module, nn.Module]:

@@ -852,6 +852,9 @@ def test_pix2pix_generator_loss_accepts_a_correct_loss(capsys):
 ])
 def test_pix2pix_generator_loss_diagnoses_mistakes(capsys, fn, diagnosis):
     ok, out = run_checker(capsys, lu.check_pix2pix_generator_loss, fn)
+    assert not ok and "[fail]" in out and diagnosis in out, out
+
+
 # --- cycle loss, translator, CycleGAN generator step (chapter 07) -----------------------------------------------------
 
 def cycle_correct(g, f, x_mnist, x_usps, lambda_cycle):
