@@ -444,7 +444,7 @@ ring_stats = {}
 for label, (g, _) in ring_models.items():
     with torch.no_grad():
         samples = g(ring_noise.to(device)).cpu()
-    ring_stats[label] = lu.mode_statistics(samples, centres, ring_std, min_share=0.01) | {"samples": samples}
+    ring_stats[label] = lu.mode_statistics(samples, centres, ring_std) | {"samples": samples}
 lu.show_table([{"model": label, "steps / generator iterations": ring_runs[label].total_steps,
                 "modes covered (of 8)": s["modes_covered"], "high-quality share": s["high_quality_share"],
                 "training seconds": ring_runs[label].trained_seconds} for label, s in ring_stats.items()])
@@ -526,11 +526,14 @@ print(f"vanilla GAN: {vanilla['modes_covered']} of 8 modes, {vanilla['high_quali
 #   for two real sample sets (what finite samples give at best).
 
 # %%
-def critic_diagnostics(generator, critic, c):
-    """Weights at +-c, median slope, estimate, rescaled estimate and exact W1 of a ring WGAN."""
-    with torch.no_grad():
-        fake = generator(ring_noise.to(device)).cpu()
-    params = torch.cat([p.detach().flatten().cpu() for p in critic.parameters()])
+def flat_weights(critic: nn.Module) -> torch.Tensor:
+    """Every parameter of the critic in one flat CPU tensor (for histograms and the share at +-c)."""
+    return torch.cat([p.detach().flatten().cpu() for p in critic.parameters()])
+
+
+def critic_diagnostics(fake, critic, c):
+    """Weights at +-c, median slope, estimate, rescaled estimate and exact W1 of a ring WGAN, given its samples."""
+    params = flat_weights(critic)
     points = torch.cat([ring_real, fake]).to(device).requires_grad_(True)
     grad, = torch.autograd.grad(critic(points).sum(), points)
     slope = grad.norm(dim=1).median().item()
@@ -541,7 +544,8 @@ def critic_diagnostics(generator, critic, c):
             "estimate": estimate, "estimate / slope": estimate / slope, "exact W1": w1}
 
 
-clip_table = [critic_diagnostics(*ring_models[f"WGAN c={c}"], c) for c in clip_values]
+clip_table = [critic_diagnostics(ring_stats[f"WGAN c={c}"]["samples"], ring_models[f"WGAN c={c}"][1], c)
+              for c in clip_values]
 ring_real_b = lu.sample_ring(n_assign, ring_modes, ring_radius, ring_std, generator=torch.Generator().manual_seed(6))
 w1_real_real = wasserstein_exact(ring_real[:n_assign].numpy(), ring_real_b.numpy())
 lu.show_table(clip_table, digits=3)
@@ -550,7 +554,7 @@ lu.show_table(clip_table, digits=3)
 print(f"exact W1 between two real sample sets of {n_assign}: {w1_real_real:.3f} (the floor of the last column)")
 fig, axes = plt.subplots(1, len(clip_values), figsize=(14, 3.2), sharey=True)
 for ax, c in zip(axes, clip_values):
-    params = torch.cat([p.detach().flatten().cpu() for p in ring_models[f"WGAN c={c}"][1].parameters()])
+    params = flat_weights(ring_models[f"WGAN c={c}"][1])
     ax.hist((params / c).numpy(), bins=41, range=(-1.025, 1.025), color="tab:purple")
     ax.set(title=f"ring critic, c = {c}", xlabel="weight / c", ylabel="number of parameters")
 fig.suptitle("Critic weights after training: a pile-up at the clipping bounds", y=1.03)
@@ -820,8 +824,7 @@ print(f"at {equal_time:.0f} s of training (the shorter run's total): Fréchet di
 
 # %%
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 3.2))
-wgan_params = torch.cat([p.detach().flatten().cpu() for p in wgan_c.parameters()])
-gp_params = torch.cat([p.detach().flatten().cpu() for p in gp_c.parameters()])
+wgan_params, gp_params = flat_weights(wgan_c), flat_weights(gp_c)
 ax1.hist((wgan_params / clip).numpy(), bins=41, range=(-1.025, 1.025), color="tab:purple")
 ax1.set(title=f"WGAN critic (c = {clip}): {(wgan_params.abs() >= 0.99 * clip).float().mean():.0%} at +-c",
         xlabel="weight / c", ylabel="number of parameters")

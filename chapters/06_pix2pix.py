@@ -431,13 +431,13 @@ plt.show()
 #   translation keep the digit's identity?
 
 # %%
-outputs, rows = {}, []
+outputs, results, l1_error, rows = {}, {}, {}, []
 for label, (run, G, _) in models.items():
     torch.manual_seed(1)  # the dropout masks
     outputs[label] = lu.generate(G, sources)
-    m = lu.evaluate_samples(outputs[label], dataset, labels=labels)
-    outputs[label + " metrics"] = m
-    rows.append({"variant": label, "L1 error": (outputs[label] - targets).abs().mean().item(),
+    results[label] = m = lu.evaluate_samples(outputs[label], dataset, labels=labels)
+    l1_error[label] = (outputs[label] - targets).abs().mean().item()
+    rows.append({"variant": label, "L1 error": l1_error[label],
                  "Fréchet distance": m["frechet_distance"], "label accuracy": m["label_accuracy"],
                  "training seconds": run.trained_seconds})
 rows.append({"variant": "thumbnail x itself", "L1 error": (sources - targets).abs().mean().item(),
@@ -446,8 +446,6 @@ rows.append({"variant": "target y (perfect)", "L1 error": 0.0, "Fréchet distanc
              "label accuracy": on_targets["label_accuracy"]})
 display(lu.show_table(rows))
 print(f"real vs real floor: {floor:.2f}")
-results = {label: outputs[label + " metrics"] for label in variants}
-l1_error = {label: (outputs[label] - targets).abs().mean().item() for label in variants}
 
 # %% [markdown]
 # The same ten held-out inputs, one per digit, under each variant:
@@ -521,7 +519,6 @@ for ax, (name, patch_map) in zip(axes, maps.items()):
     ax.set(title=f"x with {name}: mean {patch_map.mean():.2f}", xlabel="patch column", ylabel="patch row")
 fig.colorbar(im, ax=axes, label="D's probability 'real'", shrink=0.85)
 plt.show()
-d_verdict = {name: patch_map.mean().item() for name, patch_map in maps.items()}
 
 # %% [markdown]
 # **The chapter's two targets**, checked: L1 + cGAN must keep the digit (label accuracy of at least 97%) and be

@@ -200,10 +200,11 @@ def accuracy(images: torch.Tensor, labels: torch.Tensor, domain: str) -> float:
     return (lu.classify(images.clamp(-1, 1), domain) == labels).float().mean().item()
 
 
+framed_mnist = mnist_to_usps_frame(xm_test)  # the untranslated MNIST test digits, framed as USPS (used again below)
 baseline = {
     "usps_ceiling": accuracy(xu_test, yu_test, "usps"),
     "usps_clf_on_mnist_resize": accuracy(mnist_to_usps_resize(xm_test), ym_test, "usps"),
-    "usps_clf_on_mnist_framed": accuracy(mnist_to_usps_frame(xm_test), ym_test, "usps"),
+    "usps_clf_on_mnist_framed": accuracy(framed_mnist, ym_test, "usps"),
     "mnist_ceiling": accuracy(xm_test, ym_test, "mnist"),
     "mnist_clf_on_usps_resize": accuracy(usps_to_mnist_resize(xu_test), yu_test, "mnist"),
     "mnist_clf_on_usps_framed": accuracy(usps_to_mnist_frame(xu_test), yu_test, "mnist"),
@@ -621,7 +622,7 @@ lu.export_samples("usps_to_mnist", main["fake_mnist"], yu_test, domain="mnist")
 # translation helps and which it hurts.
 
 # %%
-framed_read = lu.classify(mnist_to_usps_frame(xm_test), "usps")
+framed_read = lu.classify(framed_mnist, "usps")
 per_class = {label: [((read == ym_test) & (ym_test == c)).sum().item() / (ym_test == c).sum().item() for c in range(10)]
              for label, read in (("framed MNIST", framed_read), ("CycleGAN G(x)", main["read_fake_usps"]))}
 fig, ax = plt.subplots(figsize=(10, 3.2))
@@ -707,7 +708,7 @@ def inverted_share(images: torch.Tensor) -> float:
     return (images[:, 0][:, ring].mean(1) > 0).float().mean().item()
 
 
-def describe(label: str, g: nn.Module, f: nn.Module, translated: dict) -> dict:
+def describe(label: str, translated: dict) -> dict:
     """One row of the ablation table."""
     return {"run": label,
             "MNIST->USPS acc.": (translated["read_fake_usps"] == ym_test).float().mean().item(),
@@ -715,19 +716,18 @@ def describe(label: str, g: nn.Module, f: nn.Module, translated: dict) -> dict:
             "cycle error MNIST": (translated["rec_mnist"] - xm_test).abs().mean().item(),
             "cycle error USPS": (translated["rec_usps"] - xu_test).abs().mean().item(),
             "inverted G(x)": inverted_share(translated["fake_usps"]),
-            "distance from framing": (translated["fake_usps"] - mnist_to_usps_frame(xm_test)).abs().mean().item()}
+            "distance from framing": (translated["fake_usps"] - framed_mnist).abs().mean().item()}
 
 
 ablation_translations = {label: translate_all(*models) for label, models in ablation_models.items()}
-rows = [describe(f"main ({n_steps} steps)", g_main, f_main, main)]
-rows += [describe(label, *ablation_models[label], ablation_translations[label]) for label in ABLATIONS]
+rows = [describe(f"main ({n_steps} steps)", main)]
+rows += [describe(label, ablation_translations[label]) for label in ABLATIONS]
 ablation = {row["run"]: row for row in rows}
 lu.show_table(rows)
 
 # %%
-show_m = pick_m[:10]
 fig, axes = plt.subplots(2, 1, figsize=(8, 7.2))
-rows_m = [mnist_to_usps_frame(xm_test[show_m])] + [t["fake_usps"][show_m] for t in ablation_translations.values()]
+rows_m = [framed_mnist[pick_m]] + [t["fake_usps"][pick_m] for t in ablation_translations.values()]
 rows_u = [usps_to_mnist_frame(xu_test[pick_u])] + [t["fake_mnist"][pick_u] for t in ablation_translations.values()]
 for ax, grid_rows, what in ((axes[0], rows_m, "G(x): MNIST -> USPS"), (axes[1], rows_u, "F(u): USPS -> MNIST")):
     ax.imshow(lu.image_grid(torch.cat(grid_rows), nrow=10), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
