@@ -32,9 +32,13 @@
 # 4. *measure* a translation: does it keep the label (a classifier of the target domain), how well does
 #    the cycle reconstruct, and how does that compare with doing nothing;
 # 5. recognise the failure modes (a digit that changes identity, inverted strokes, the identity mapping,
-#    information hidden in the translation) and what $\lambda$ and the identity loss change.
+#    information hidden in the translation) and what $\lambda$ and the identity loss change;
+# 6. keep the labels with CyCADA's semantic-consistency term, without using a single label of the target
+#    domain.
 
 # %%
+import copy
+
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -52,7 +56,8 @@ device = settings.device
 # ($\lambda_\text{cyc} = 10$, identity weight $0.5 \lambda_\text{cyc}$, 50 past fakes); the networks are much
 # smaller than theirs (a 9-block ResNet for $256 \times 256$ photographs) because our images are $28 \times 28$
 # and $16 \times 16$, and the learning rate is $10^{-3}$ instead of $2 \cdot 10^{-4}$ because we train for
-# 2,000 steps instead of 200 epochs. The profile changes only the numbers of steps and images.
+# 2,000 steps instead of 200 epochs. The weight of the semantic-consistency term belongs to CyCADA's extension
+# of the objective (section 7.11). The profile changes only the numbers of steps and images.
 
 # %%
 batch_size = 32                # MNIST and USPS images per step (unpaired: two independent batches)
@@ -63,14 +68,17 @@ n_res_blocks = 2               # residual blocks at half resolution in each gene
 leak = 0.2                     # LeakyReLU slope in the discriminators
 lambda_cycle = 10.0            # weight of the cycle-consistency loss (Zhu et al.: 10)
 lambda_identity = 5.0          # weight of the identity loss (Zhu et al.: 0.5 * lambda_cycle)
+lambda_semantic = 10.0         # weight of CyCADA's semantic term (7.11): chosen between 1 and 10 on MNIST training digits
 pool_size = 50                 # past generated images kept for the discriminators (Shrivastava et al.: a history)
 crop = 4                       # MNIST's digit box: rows and columns crop .. 27 - crop, i.e. the central 20 x 20
-n_steps = lu.pick(full=2000, smoke=20)        # training steps of the main CycleGAN (raised from 1,500: see 7.8)
+n_steps = lu.pick(full=2000, smoke=20)        # training steps of the main CycleGAN
 ablation_steps = lu.pick(full=500, smoke=6)   # steps of each ablation run (7.9) and of its reference
+semantic_steps = lu.pick(full=1000, smoke=10)  # steps of the CycleGAN with the semantic term (7.11)
 eval_every = lu.pick(full=250, smoke=10)      # steps between measurements during training
 n_eval_during = lu.pick(full=2000, smoke=300)  # MNIST and USPS test images per measurement during training
 n_final = lu.pick(full=10_000, smoke=500)     # MNIST test digits translated for the final measurements
 n_usps_test = lu.pick(full=2007, smoke=500)   # USPS test digits translated (2,007: the whole test set)
+n_validation = lu.pick(full=10_000, smoke=500)  # last MNIST training digits used to choose lambda_semantic (7.11)
 
 # %% [markdown]
 # ## 7.1 Two domains, no pairs
@@ -430,17 +438,30 @@ print("stored in the pool:", demo_pool.images[:, 0, 0, 0].tolist())
 # and chapters 2 and 4). Every `eval_every` steps we measure the two accuracies that this chapter is about:
 # the USPS classifier on $G(x)$ for MNIST test digits, and the MNIST classifier on $F(u)$ for USPS test digits.
 #
-# The function takes the three choices that section 7.9 varies: the framing, $\lambda_\text{cyc}$ and
-# $\lambda_\text{id}$.
+# The function takes the three choices that section 7.9 varies (the framing, $\lambda_\text{cyc}$ and
+# $\lambda_\text{id}$) and the weight of the semantic-consistency term of section 7.11, which is 0 (absent)
+# everywhere before 7.11. That term needs a frozen MNIST classifier, `source_classifier`, defined here with
+# the term and explained in 7.11.
 
 # %%
+source_classifier = copy.deepcopy(lu.get_classifier("mnist")).to(device).requires_grad_(False)  # frozen, eval mode
+
+
+def semantic_loss(fake_u: torch.Tensor, x: torch.Tensor, as_mnist) -> torch.Tensor:
+    """CyCADA's semantic consistency (7.11): the frozen MNIST classifier must read G(x) as it reads x."""
+    with torch.no_grad():
+        pseudo_labels = source_classifier(x).argmax(1)
+    return F.cross_entropy(source_classifier(as_mnist(fake_u)), pseudo_labels)
+
+
 def translation_accuracies(g: nn.Module, f: nn.Module, n: int | None = None) -> tuple[float, float]:
     """(USPS classifier on G(MNIST test), MNIST classifier on F(USPS test)), on the first n test images."""
     return (accuracy(lu.generate(g, xm_test[:n]), ym_test[:n], "usps"),
             accuracy(lu.generate(f, xu_test[:n]), yu_test[:n], "mnist"))
 
 
-def train_cyclegan(name, *, steps, framing="crop", lambda_cycle=lambda_cycle, lambda_identity=lambda_identity):
+def train_cyclegan(name, *, steps, framing="crop", lambda_cycle=lambda_cycle, lambda_identity=lambda_identity,
+                   lambda_semantic=0.0):
     """Train G: MNIST -> USPS, F: USPS -> MNIST and their discriminators; return (run, G, F)."""
     torch.manual_seed(settings.seed)
     g, f = Translator("usps", framing).to(device), Translator("mnist", framing).to(device)
@@ -451,12 +472,13 @@ def train_cyclegan(name, *, steps, framing="crop", lambda_cycle=lambda_cycle, la
     sched_gen, sched_disc = (torch.optim.lr_scheduler.LambdaLR(o, decay) for o in (opt_gen, opt_disc))
     pool_usps, pool_mnist = ImagePool(pool_size), ImagePool(pool_size)
     as_usps, as_mnist = FRAMINGS[framing]["usps"], FRAMINGS[framing]["mnist"]
-    config = dict(framing=framing, lambda_cycle=lambda_cycle, lambda_identity=lambda_identity, batch_size=batch_size,
+    config = dict(framing=framing, lambda_cycle=lambda_cycle, lambda_identity=lambda_identity,
+                  lambda_semantic=lambda_semantic, batch_size=batch_size,
                   lr=lr, betas=betas, pool_size=pool_size, crop=crop, eval_every=eval_every, n_eval_during=n_eval_during)
     run = lu.start_run(name, config, state={"g": g, "f": f, "d_usps": d_usps, "d_mnist": d_mnist, "opt_gen": opt_gen,
                        "opt_disc": opt_disc, "sched_gen": sched_gen, "sched_disc": sched_disc, "pool_usps": pool_usps,
                        "pool_mnist": pool_mnist}, total_steps=steps,
-                       code=[train_cyclegan, translation_accuracies, ImagePool, *FRAMINGS[framing].values()])
+                       code=[train_cyclegan, translation_accuracies, ImagePool, semantic_loss, *FRAMINGS[framing].values()])
     batches_mnist = lu.minibatches(x_mnist, batch_size=batch_size, seed=settings.seed, start_step=run.step)
     batches_usps = lu.minibatches(x_usps, batch_size=batch_size, seed=settings.seed + 1, start_step=run.step)
     snapshot_inputs = xm_test[:8].to(device)
@@ -469,7 +491,8 @@ def train_cyclegan(name, *, steps, framing="crop", lambda_cycle=lambda_cycle, la
         loss_adv = F.mse_loss(score_u, torch.ones_like(score_u)) + F.mse_loss(score_x, torch.ones_like(score_x))
         loss_cyc = F.l1_loss(f(fake_u), x) + F.l1_loss(g(fake_x), u)
         loss_idt = (F.l1_loss(g(as_mnist(u)), u) + F.l1_loss(f(as_usps(x)), x)) if lambda_identity > 0 else torch.zeros(())
-        loss_gen = loss_adv + lambda_cycle * loss_cyc + lambda_identity * loss_idt
+        loss_sem = semantic_loss(fake_u, x, as_mnist) if lambda_semantic > 0 else torch.zeros(())  # 7.11
+        loss_gen = loss_adv + lambda_cycle * loss_cyc + lambda_identity * loss_idt + lambda_semantic * loss_sem
         opt_gen.zero_grad()
         loss_gen.backward()
         opt_gen.step()
@@ -486,7 +509,7 @@ def train_cyclegan(name, *, steps, framing="crop", lambda_cycle=lambda_cycle, la
         sched_disc.step()
         if not (torch.isfinite(loss_gen) and torch.isfinite(losses_d[0] + losses_d[1])):
             raise FloatingPointError(f"{name}: a loss became NaN/inf at step {step}; lower the learning rate.")
-        for key, value in (("loss_adv", loss_adv), ("loss_cyc", loss_cyc), ("loss_idt", loss_idt),
+        for key, value in (("loss_adv", loss_adv), ("loss_cyc", loss_cyc), ("loss_idt", loss_idt), ("loss_sem", loss_sem),
                            ("loss_d_usps", losses_d[0]), ("loss_d_mnist", losses_d[1])):
             h[key].append(value.item())
         done = step + 1
@@ -607,8 +630,7 @@ gain_m2u = final["mnist_to_usps_accuracy"] - baseline["usps_clf_on_mnist_framed"
 gain_u2m = final["usps_to_mnist_accuracy"] - baseline["mnist_clf_on_usps_framed"]
 print(f"MNIST -> USPS: {final['mnist_to_usps_accuracy']:.1%} of the translated MNIST test digits keep their label "
       f"for the USPS classifier, {gain_m2u:+.1%} over the framed digits ({baseline['usps_clf_on_mnist_framed']:.1%}) "
-      f"and {final['mnist_to_usps_accuracy'] - baseline['usps_clf_on_mnist_resize']:+.1%} over plain resizing; "
-      f"{'at least' if final['mnist_to_usps_accuracy'] >= 0.9 else 'BELOW'} the 90% target.")
+      f"and {final['mnist_to_usps_accuracy'] - baseline['usps_clf_on_mnist_resize']:+.1%} over plain resizing.")
 print(f"USPS -> MNIST: {final['usps_to_mnist_accuracy']:.1%} for the MNIST classifier, {gain_u2m:+.1%} over the framed "
       f"USPS digits ({baseline['mnist_clf_on_usps_framed']:.1%}).")
 print(f"Cycle: mean absolute error {final['cycle_error_mnist']:.3f} (MNIST) and {final['cycle_error_usps']:.3f} (USPS) "
@@ -640,9 +662,8 @@ print(f"hardest digit after translation: {worst} ({per_class['CycleGAN G(x)'][wo
 best = int(np.argmax(h["acc_mnist_to_usps"]))
 print(f"during training (first {n_eval_during} MNIST test digits): MNIST -> USPS accuracy highest at step "
       f"{h['eval_step'][best]} ({h['acc_mnist_to_usps'][best]:.1%}), {h['acc_mnist_to_usps'][-1]:.1%} at the end")
-print(f"issue target (>= 90% and above the framed baseline): "
-      f"{'met' if final['mnist_to_usps_accuracy'] >= 0.9 and gain_m2u > 0 else 'NOT MET'}; above the framed baseline: "
-      f"{'yes' if gain_m2u > 0 else 'no'}; short of 90% by {max(0.0, 0.9 - final['mnist_to_usps_accuracy']):.1%}")
+print(f"the CycleGAN alone against the target of 90%: {final['mnist_to_usps_accuracy'] - 0.9:+.1%}; above the framed "
+      f"baseline: {'yes' if gain_m2u > 0 else 'no'} (section 7.11 adds the term that keeps the label)")
 
 # %% [markdown]
 # **Reading the measurements.** The order of the columns is the chapter's main result. Framing alone closes
@@ -650,26 +671,22 @@ print(f"issue target (>= 90% and above the framed baseline): "
 # of the framed baseline: a large one for USPS $\to$ MNIST, which comes close to the MNIST classifier's
 # ceiling, and a small one for MNIST $\to$ USPS.
 #
-# **The issue's target for MNIST $\to$ USPS, at least 90%, is not met in this run** (the line above says by
-# how much). The translated digits are read better than the untranslated ones, as required, but not well
-# enough. Raising the training from 1,500 to 2,000 steps, the remedy planned for this case, gained less than a
-# point (an earlier full run of this notebook with 1,500 steps measured 87.9%). The per-digit bars and 7.10
-# show where the errors are: the 1s, thin slanted strokes in MNIST but thick upright bars in USPS, which the
-# USPS classifier reads badly even after framing; and the 7s, a share of which $G$ turns into digits that the
-# USPS classifier reads as 9. Nothing in the objective mentions labels, so nothing stops that. Two fixes
-# follow from the measurements. The first is a semantic-consistency term as in CyCADA (exercise 5), which
-# penalises a translation that a frozen classifier reads as another digit. The second is a shorter or less
-# conservative training: the accuracy measured during training peaked early (printed above), and in 7.9 the
-# 500-step run without the identity loss passes 90%. We did not tune for that, because choosing the run by
-# its USPS test accuracy would use the target labels that unsupervised adaptation is not allowed to see.
+# **MNIST $\to$ USPS stays below 90% with the CycleGAN alone** (the line above says by how much), although
+# the translated digits are read better than the untranslated ones. The per-digit bars and 7.10 show where
+# the errors are: the 1s, thin slanted strokes in MNIST but thick upright bars in USPS, which the USPS
+# classifier reads badly even after framing; and the 7s, a share of which $G$ turns into digits that the
+# USPS classifier reads as 9. Nothing in the objective mentions labels, so nothing stops that; section 7.11
+# adds the term that does. Note what we did *not* do: the accuracy measured during training peaked early
+# (printed above), but stopping at that step would choose the model by its USPS test accuracy, that is, with
+# test labels, which no honest evaluation (and no unsupervised adaptation) may use.
 #
 # The reverse direction is easier, probably because the MNIST classifier learned from 60,000 digits by
 # hundreds of writers and the USPS classifier from 7,291. The cycle errors are small, and the MNIST
 # classifier reads nearly every reconstruction $F(G(x))$ as the original digit. Against CyCADA, our framed
 # baseline is close to their 82.2% without adaptation, and our translated accuracy stays well below their
 # 95.6%. Their test is easier on the translation: they *train* a new classifier on the translated digits
-# (exercise 4) and add a semantic-consistency term. Ours asks a fixed USPS classifier to read the translated
-# digits as it reads real USPS digits.
+# (exercise 4), and they add a semantic-consistency term (section 7.11). Ours asks a fixed USPS classifier to
+# read the translated digits as it reads real USPS digits.
 #
 # ## 7.9 Ablations: framing, identity, $\lambda_\text{cyc}$
 #
@@ -747,8 +764,8 @@ plt.show()
 #   from unpaired data, and the identity loss, which here asks them to be the identity on *resized* images,
 #   holds them to the wrong geometry. In the figure, $F$'s digits fill the whole MNIST frame instead of its
 #   central box, and $G$'s digits are more distorted than the reference's.
-# * **Without the identity loss**, the MNIST $	o$ USPS accuracy is *higher* than the reference's in this
-#   run, with the same USPS $	o$ MNIST accuracy and cycle errors, and $G(x)$ moves further from the
+# * **Without the identity loss**, the MNIST $\to$ USPS accuracy is *higher* than the reference's in this
+#   run, with the same USPS $\to$ MNIST accuracy and cycle errors, and $G(x)$ moves further from the
 #   framing. So here the identity term did not protect the labels: it keeps the translation conservative,
 #   close to the framed input, while the digits the USPS classifier misreads after framing (the thin 1s)
 #   need larger changes. This comes from one seed and 500 steps, so it is not a general rule. Zhu et al.
@@ -854,7 +871,123 @@ lu.show_table(stego_rows)
 #   where a generator must discard detail and invent it back (aerial photographs and maps); our grey digits
 #   of $16 \times 16$ pixels leave little room for it, and little need.
 #
-# ## 7.11 Questions
+# ## 7.11 Keeping the label: a semantic-consistency term
+#
+# Section 7.10 found the cause of most remaining errors: nothing in the CycleGAN objective mentions labels,
+# so a 7 may leave $G$ as a 9. CyCADA (Hoffman et al., 2018) adds a term that does mention them, without
+# ever using a label of the target domain. Take a classifier $f_S$ trained on the *source* domain (here the
+# evaluation kit's MNIST classifier, frozen) and its reading $p(f_S, x) = \arg\max_k f_S(x)_k$ of each
+# source digit. The translation must keep that reading:
+#
+# $$ \mathcal{L}_\text{sem}(G) = \mathbb{E}_{x \sim p_M}\Big[ \mathrm{CE}\big( f_S(\phi_{U \to M}(G(x))),\; p(f_S, x) \big) \Big], $$
+#
+# where $\mathrm{CE}$ is the cross-entropy and $\phi_{U \to M}$ the fixed framing of 7.2, which brings $G(x)$
+# back to the classifier's $28 \times 28$ frame. The generators now minimise
+# $\mathcal{L}_\text{GAN} + \lambda_\text{cyc} \mathcal{L}_\text{cyc} + \lambda_\text{id} \mathcal{L}_\text{id}
+# + \lambda_\text{sem} \mathcal{L}_\text{sem}$ with $\lambda_\text{sem} = 10$, the weight of the cycle
+# term, the other term that ties $G(x)$ to $x$. We chose it between 1 and 10 on *validation* digits: the
+# last 10,000 MNIST training digits, translated by $G$ and read by the USPS classifier against their MNIST
+# labels ($G$ sees these images during training, never their labels). The test digits took no part in the
+# choice; exercise 5 asks you to repeat it. Three remarks:
+#
+# * Training uses MNIST's classifier and MNIST's images only, never a USPS label. The USPS classifier that
+#   grades MNIST $\to$ USPS stays independent of the training.
+# * CyCADA's term has a second half, $\mathrm{CE}(f_S(F(u)), p(f_S, u))$, for the reverse translation. We
+#   leave it out: it would train $F$ against the very MNIST classifier that grades USPS $\to$ MNIST in 7.8,
+#   and that measurement would no longer be independent (exercise 5 adds it properly).
+# * $f_S$ reads $G(x)$, a digit in USPS style, and it reads framed USPS digits less well than MNIST digits
+#   (the baseline of 7.2). The term does not need a perfect reading: it penalises a translation that moves
+#   a digit towards another class in the eyes of a classifier that knew the original.
+#
+# The code is the function `semantic_loss` above, called in `train_cyclegan` when `lambda_semantic > 0`. The
+# run below is `semantic_steps` long, half the main run (the chapter's time budget); everything else is the
+# main run's.
+
+# %%
+semantic_run, g_sem, f_sem = train_cyclegan("cyclegan + semantic", steps=semantic_steps, lambda_semantic=lambda_semantic)
+semantic = translate_all(g_sem, f_sem)
+hs = semantic_run.history
+fig, axes = plt.subplots(1, 2, figsize=(12, 3.6))
+lu.plot_losses(hs, ["loss_sem", "loss_cyc"], title="Semantic and cycle losses (unweighted)", ax=axes[0], smooth=50)
+axes[0].set_yscale("log")
+for label, hist in (("CycleGAN", h), ("CycleGAN + semantic", hs)):
+    axes[1].plot(hist["eval_step"], hist["acc_mnist_to_usps"], marker="o", label=f"{label}: USPS clf. on G(x)")
+axes[1].axhline(baseline["usps_clf_on_mnist_framed"], color="gray", linestyle=":", label="framed MNIST")
+axes[1].set(title=f"MNIST -> USPS during training (first {n_eval_during} test digits)", xlabel="training step",
+            ylabel="accuracy", ylim=(0.5, 1.0))
+axes[1].legend(fontsize=8)
+plt.tight_layout()
+plt.show()
+
+
+# %%
+def changed_labels(read_fake_usps: torch.Tensor) -> dict:
+    """Digits that framing alone kept but the translation changed (and the reverse), as in 7.10."""
+    broken_now = framed_ok & (read_fake_usps != ym_test)
+    return {"identity changes": int(broken_now.sum()), "repairs": int((~framed_ok & (read_fake_usps == ym_test)).sum()),
+            "7 read as 9": int((broken_now & (ym_test == 7) & (read_fake_usps == 9)).sum())}
+
+
+semantic_rows = [{**describe(f"CycleGAN ({n_steps} steps)", main), **changed_labels(main["read_fake_usps"])},
+                 {**describe(f"CycleGAN + semantic ({semantic_steps} steps)", semantic),
+                  **changed_labels(semantic["read_fake_usps"])}]
+lu.show_table([{key: value for key, value in row.items() if key not in ("inverted G(x)",)} for row in semantic_rows])
+
+# %%
+semantic_final = {
+    "semantic_mnist_to_usps_accuracy": semantic_rows[1]["MNIST->USPS acc."],
+    "semantic_usps_to_mnist_accuracy": semantic_rows[1]["USPS->MNIST acc."],
+    "semantic_cycle_error_mnist": semantic_rows[1]["cycle error MNIST"],
+    "semantic_identity_changes": semantic_rows[1]["identity changes"],
+}
+semantic_gain = semantic_final["semantic_mnist_to_usps_accuracy"] - baseline["usps_clf_on_mnist_framed"]
+validation = slice(len(x_mnist) - n_validation, None)  # the validation digits on which lambda_semantic was chosen
+print(f"validation (last {n_validation} MNIST training digits): USPS classifier on G_sem(x) "
+      f"{accuracy(lu.generate(g_sem, x_mnist[validation]), y_mnist[validation], 'usps'):.1%}, on the framed digits "
+      f"{accuracy(mnist_to_usps_frame(x_mnist[validation]), y_mnist[validation], 'usps'):.1%}")
+print(f"MNIST -> USPS with the semantic term: {semantic_final['semantic_mnist_to_usps_accuracy']:.1%} "
+      f"({semantic_gain:+.1%} over the framed digits, "
+      f"{semantic_final['semantic_mnist_to_usps_accuracy'] - final['mnist_to_usps_accuracy']:+.1%} over the CycleGAN "
+      f"alone); identity changes {semantic_rows[0]['identity changes']} -> {semantic_final['semantic_identity_changes']}.")
+print(f"issue target for MNIST -> USPS (>= 90% and above the framed baseline): "
+      f"{'met' if semantic_final['semantic_mnist_to_usps_accuracy'] >= 0.9 and semantic_gain > 0 else 'NOT MET'}")
+lu.export_samples("mnist_to_usps_semantic", semantic["fake_usps"], ym_test, domain="usps")
+
+# %% [markdown]
+# The digits that the CycleGAN alone changed (the examples of 7.10), now translated by both generators:
+
+# %%
+if len(broken):
+    show = broken[:8]
+    fig, axes = plt.subplots(len(show), 3, figsize=(3.2, 1.15 * len(show) + 0.6))
+    show_triples(axes.reshape(len(show), 3), [xm_test[show], main["fake_usps"][show], semantic["fake_usps"][show]],
+                 [ym_test[show], main["read_fake_usps"][show], semantic["read_fake_usps"][show]],
+                 ["MNIST x", "G(x)", "G_sem(x)"], prefixes=("label", "read", "read"))
+    fig.suptitle("CycleGAN alone vs with the semantic term", fontsize=10)
+    plt.tight_layout()
+    plt.show()
+
+# %% [markdown]
+# **Reading the result.**
+#
+# * **The label survives.** With the semantic term, MNIST $\to$ USPS passes 90% (the issue's target, printed
+#   above), in half the main run's steps, and the validation digits agree with the test digits. The gain
+#   comes from the failure of 7.10: the 7s that $G$ turned into 9s nearly all stay 7s (the "7 read as 9"
+#   column), the identity changes fall several-fold, and the repairs rise. In the figure, most of the digits
+#   that the CycleGAN alone changed are now read as their label, drawn in the same USPS style with stronger
+#   strokes where the class is decided (the bar of a 7, the opening of a 5).
+# * **The price is paid by the other direction.** USPS $\to$ MNIST falls by several points and both cycle
+#   errors rise. Length is not the cause: the 500-step reference of 7.9 already reads USPS digits as well as
+#   the main run. The term constrains $G$ only; $F$ must still invert $G$, whose outputs now carry the class
+#   in a form chosen by the MNIST classifier, and $F$ is trained to undo those digits as well as to translate
+#   real USPS digits. We have not isolated the mechanism; the symmetric term of exercise 5 is the direct
+#   remedy to try.
+# * **What the number means.** The USPS classifier never took part in training, and no USPS label did: the
+#   gain is the translation's, measured by an independent judge. The MNIST classifier did take part, so
+#   the MNIST classifier's reading of $G(x)$ would no longer be a fair measurement of this model, and we do
+#   not report one.
+#
+# ## 7.12 Questions
 #
 # **Q1.** Without the cycle loss, what stops $G$ from mapping every MNIST 3 to a USPS 8? And with it?
 
@@ -907,7 +1040,7 @@ lu.show_table(stego_rows)
 # classifier's accuracy (7.8).
 
 # %% [markdown]
-# ## 7.12 Exercises
+# ## 7.13 Exercises
 #
 # **Exercise 1.** Write the cycle-consistency loss
 # $\lambda \bigl(\mathbb{E}\lVert f(g(x)) - x \rVert_1 + \mathbb{E}\lVert g(f(u)) - u \rVert_1\bigr)$ with means
@@ -985,10 +1118,13 @@ exercise_3 = lu.check_cyclegan_generator_step(cyclegan_generator_step)
 # $G(x)$ with their MNIST labels, test it on the real USPS test set, and compare with the same classifier
 # trained on framed MNIST digits. Which is closer to the USPS classifier's own accuracy?
 #
-# **Exercise 5 (open).** Add CyCADA's *semantic consistency* term: a frozen MNIST classifier should give the
-# same class to $x$ and to $F(G(x))$, or a frozen classifier of the source domain should agree on $x$ and
-# $G(x)$ (never use USPS labels: the setting is unsupervised in the target domain). Measure the number of
-# identity changes of 7.10 with and without it.
+# **Exercise 5 (open).** Section 7.11 uses only the MNIST $\to$ USPS half of CyCADA's semantic term. Add the
+# other half, $\mathrm{CE}(f_S(F(u)), p(f_S, u))$, with a *second* MNIST classifier that you train yourself
+# (the evaluation kit's recipe, another seed), so that the classifier that grades USPS $\to$ MNIST stays
+# independent of training. Measure both directions and the identity changes with and without it. Never use
+# USPS labels: the setting is unsupervised in the target domain. Then repeat the choice of
+# $\lambda_\text{sem}$ of 7.11: train with $\lambda_\text{sem} = 1$ and compare the two runs on the
+# validation digits, then on the test digits. Does the validation split pick the same run?
 #
 # ## Summary
 #
@@ -1001,6 +1137,8 @@ exercise_3 = lu.check_cyclegan_generator_step(cyclegan_generator_step)
 #   baseline and the ceiling, and by the cycle error; pictures alone do not tell whether labels survive.
 # * The losses never mention labels: digits can change identity, the cycle can be satisfied through hidden
 #   patterns, and a strong identity or cycle weight pulls towards doing nothing.
+# * A frozen classifier of the *source* domain can supply the missing constraint (CyCADA's semantic
+#   consistency): the translation must keep the source classifier's reading, and no target label is used.
 
 # %%
 metrics = {
@@ -1015,10 +1153,13 @@ metrics = {
     "usps_to_mnist_gain_over_framed": gain_u2m,
     "identity_changes": len(broken),
     "identity_repairs": len(repaired),
+    **semantic_final,
+    "semantic_gain_over_framed": semantic_gain,
     **{f"ablation_{key}_{label.replace(' ', '_').replace('=', 'eq')}": ablation[label][column]
        for label in ABLATIONS
        for key, column in (("m2u", "MNIST->USPS acc."), ("u2m", "USPS->MNIST acc."), ("cycle_mnist", "cycle error MNIST"))},
     "train_seconds": main_run.trained_seconds,
+    "semantic_train_seconds": semantic_run.trained_seconds,
     "exercises_passed": int(exercise_1) + int(exercise_2) + int(exercise_3),
 }
 for name, value in metrics.items():
@@ -1034,7 +1175,8 @@ for name, value in metrics.items():
 expected = {  # full profile: (low, high)
     "usps_clf_on_mnist_framed": (0.8, 0.9),
     "mnist_clf_on_usps_framed": (0.8, 0.92),
-    "mnist_to_usps_accuracy": (0.85, 0.95),   # the issue's target is 0.9: not met in the committed run (7.8)
+    "mnist_to_usps_accuracy": (0.85, 0.95),   # the CycleGAN alone (7.8)
+    "semantic_mnist_to_usps_accuracy": (0.9, 1.0),   # with the semantic term (7.11): the issue's target, 90%
     "usps_to_mnist_accuracy": (0.93, 1.0),
     "mnist_to_usps_gain_over_framed": (0.0, 0.12),
     "cycle_error_mnist": (0.0, 0.08),
