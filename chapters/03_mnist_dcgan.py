@@ -122,9 +122,10 @@ plt.show()
 # %%
 classifier = lu.get_classifier(dataset)
 floor = lu.real_vs_real_distance(dataset, n=n_final)
+floor_subset = torch.randperm(len(x_train), generator=torch.Generator().manual_seed(0))[:n_final]  # the floor's images
 spoiled_noise = torch.Generator().manual_seed(5)
 ruler = {
-    "real training images": x_train[:n_final].cpu(),
+    "real training images": x_train[floor_subset].cpu(),
     "real + noise (std 0.3)": (x_test + 0.3 * torch.randn(x_test.shape, generator=spoiled_noise)).clamp(-1, 1),
     "real, blurred (2x2 average)": F.interpolate(F.avg_pool2d(x_test, 2), scale_factor=2, mode="nearest"),
     f"real, one class only ({class_names[1]})": x_test[y_test == 1],
