@@ -998,7 +998,7 @@ if len(broken):
 # object. With the cycle loss, $G(x)$ must carry enough of $x$ for $F$ to rebuild it. That makes a
 # permutation expensive only if the information is carried by the visible shape; a CycleGAN can also carry
 # it in invisible detail (7.10), so the cycle loss discourages label changes without forbidding them. This is
-# why CyCADA adds a *semantic* consistency loss with a classifier.
+# why CyCADA adds a *semantic* consistency loss with a classifier (section 7.11).
 
 # %% [markdown]
 # **Q2.** Image-translation code often augments with random horizontal flips. Why not here?
