@@ -488,22 +488,16 @@ lu.show_table([{"images": name, "n": len(images), "Fréchet distance": m["freche
 # says which way the covariances differ.
 
 # %%
-def classifier_features(images: torch.Tensor) -> torch.Tensor:
-    """The classifier's 128 penultimate features, the space in which the Fréchet distance is measured."""
-    with torch.no_grad():
-        return torch.cat([classifier.features(batch) for batch in images.split(1000)]).double()
-
-
 def spread(features: torch.Tensor, classes: torch.Tensor) -> tuple[float, float]:
     """(total spread tr(Sigma), mean within-class spread over the predicted classes)."""
     within = [torch.cov(features[classes == c].T).trace().item() for c in range(10) if (classes == c).sum() > 1]
     return torch.cov(features.T).trace().item(), float(np.mean(within))
 
 
-features_real_test = classifier_features(x_test)
+features_real_test = lu.features(classifier, x_test).double()  # the space of the Fréchet distance
 rows = []
 for label, images in (("real training images", ruler["real training images"]), ("DCGAN", final["DCGAN"]["images"])):
-    feats = classifier_features(images)
+    feats = lu.features(classifier, images).double()
     total = lu.frechet_distance(feats.float(), features_real_test.float())
     mean_term = (feats.mean(0) - features_real_test.mean(0)).pow(2).sum().item()
     total_spread, within_spread = spread(feats, lu.classify(images, dataset))

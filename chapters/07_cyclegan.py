@@ -582,6 +582,16 @@ def show_triples(axes, images, readings, titles, prefixes=("read", "read", "read
                 ax.set_xlabel(titles[col], fontsize=9)
 
 
+def show_changed(show: torch.Tensor, second: tuple, third: tuple, titles: list[str], title: str) -> None:
+    """Rows of (MNIST test digit with its label, two (images, readings) columns) for the test indices show."""
+    fig, axes = plt.subplots(len(show), 3, figsize=(3.2, 1.15 * len(show) + 0.6))
+    show_triples(axes.reshape(len(show), 3), [xm_test[show], second[0][show], third[0][show]],
+                 [ym_test[show], second[1][show], third[1][show]], titles, prefixes=("label", "read", "read"))
+    fig.suptitle(title, fontsize=10)
+    plt.tight_layout()
+    plt.show()
+
+
 main = translate_all(g_main, f_main)
 pick_m = torch.tensor([int((ym_test == c).nonzero()[0]) for c in range(10)])
 pick_u = torch.tensor([int((yu_test == c).nonzero()[0]) for c in range(10)])
@@ -784,8 +794,15 @@ plt.show()
 
 # %%
 framed_ok = framed_read == ym_test
-broken = (framed_ok & (main["read_fake_usps"] != ym_test)).nonzero().flatten()
-repaired = (~framed_ok & (main["read_fake_usps"] == ym_test)).nonzero().flatten()
+
+
+def changed_and_repaired(read_fake_usps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices of the digits that framing alone kept but the translation changed, and of the reverse."""
+    return ((framed_ok & (read_fake_usps != ym_test)).nonzero().flatten(),
+            (~framed_ok & (read_fake_usps == ym_test)).nonzero().flatten())
+
+
+broken, repaired = changed_and_repaired(main["read_fake_usps"])
 print(f"G changed the reading of {len(broken)} of {len(ym_test)} MNIST test digits that framing alone kept, and "
       f"repaired {len(repaired)} that framing alone lost (net {len(repaired) - len(broken):+d}).")
 pairs = torch.stack([ym_test[broken], main["read_fake_usps"][broken]], 1)
@@ -797,14 +814,8 @@ if len(broken):
     kept = (main["read_rec_mnist"][broken] == ym_test[broken]).float().mean().item()
     print(f"of these changed digits, the MNIST classifier reads {kept:.0%} of the reconstructions F(G(x)) as the "
           "original label")
-    show = broken[:8]
-    fig, axes = plt.subplots(len(show), 3, figsize=(3.2, 1.15 * len(show) + 0.6))
-    show_triples(axes.reshape(len(show), 3), [xm_test[show], main["fake_usps"][show], main["rec_mnist"][show]],
-                 [ym_test[show], main["read_fake_usps"][show], main["read_rec_mnist"][show]],
-                 ["MNIST x", "G(x)", "F(G(x))"], prefixes=("label", "read", "read"))
-    fig.suptitle("Identity changes", fontsize=10)
-    plt.tight_layout()
-    plt.show()
+    show_changed(broken[:8], (main["fake_usps"], main["read_fake_usps"]), (main["rec_mnist"], main["read_rec_mnist"]),
+                 ["MNIST x", "G(x)", "F(G(x))"], "Identity changes")
 
 # %% [markdown]
 # **Inverted strokes and the identity mapping.** Two more ways a CycleGAN can satisfy its losses without
@@ -923,13 +934,14 @@ plt.show()
 
 # %%
 def changed_labels(read_fake_usps: torch.Tensor) -> dict:
-    """Digits that framing alone kept but the translation changed (and the reverse), as in 7.10."""
-    broken_now = framed_ok & (read_fake_usps != ym_test)
-    return {"identity changes": int(broken_now.sum()), "repairs": int((~framed_ok & (read_fake_usps == ym_test)).sum()),
-            "7 read as 9": int((broken_now & (ym_test == 7) & (read_fake_usps == 9)).sum())}
+    """The counts of 7.10's changed and repaired digits, and of the 7s read as 9 among the changed ones."""
+    changed, repaired_now = changed_and_repaired(read_fake_usps)
+    return {"identity changes": len(changed), "repairs": len(repaired_now),
+            "7 read as 9": int(((ym_test[changed] == 7) & (read_fake_usps[changed] == 9)).sum())}
 
 
-semantic_rows = [{**describe(f"CycleGAN ({n_steps} steps)", main), **changed_labels(main["read_fake_usps"])},
+semantic_rows = [{**ablation[f"main ({n_steps} steps)"], "run": f"CycleGAN ({n_steps} steps)",
+                  **changed_labels(main["read_fake_usps"])},
                  {**describe(f"CycleGAN + semantic ({semantic_steps} steps)", semantic),
                   **changed_labels(semantic["read_fake_usps"])}]
 lu.show_table([{key: value for key, value in row.items() if key not in ("inverted G(x)",)} for row in semantic_rows])
@@ -959,14 +971,8 @@ lu.export_samples("mnist_to_usps_semantic", semantic["fake_usps"], ym_test, doma
 
 # %%
 if len(broken):
-    show = broken[:8]
-    fig, axes = plt.subplots(len(show), 3, figsize=(3.2, 1.15 * len(show) + 0.6))
-    show_triples(axes.reshape(len(show), 3), [xm_test[show], main["fake_usps"][show], semantic["fake_usps"][show]],
-                 [ym_test[show], main["read_fake_usps"][show], semantic["read_fake_usps"][show]],
-                 ["MNIST x", "G(x)", "G_sem(x)"], prefixes=("label", "read", "read"))
-    fig.suptitle("CycleGAN alone vs with the semantic term", fontsize=10)
-    plt.tight_layout()
-    plt.show()
+    show_changed(broken[:8], (main["fake_usps"], main["read_fake_usps"]), (semantic["fake_usps"], semantic["read_fake_usps"]),
+                 ["MNIST x", "G(x)", "G_sem(x)"], "CycleGAN alone vs with the semantic term")
 
 # %% [markdown]
 # **Reading the result.**

@@ -10,7 +10,7 @@ from .checks import (check_conditional_discriminator_step, check_critic_loss, ch
                      check_unet_skip_shapes, check_patchgan_output_size, check_pix2pix_generator_loss,  # chapter 06
                      check_cycle_loss, check_translator, check_cyclegan_generator_step)  # chapter 07
 from .data import CLASS_NAMES, DatasetError, load_dataset, minibatches
-from .evaluation import classify, evaluate_samples, frechet_distance, get_classifier, real_vs_real_distance
+from .evaluation import classify, evaluate_samples, features, frechet_distance, get_classifier, real_vs_real_distance
 from .metrics import jensen_shannon_1d, wasserstein_1d
 from .plotting import (animate, image_grid, plot_class_histograms, plot_density_1d, plot_losses, plot_samples_2d,
                        show_images, show_table, use_book_style)

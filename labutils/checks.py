@@ -49,14 +49,23 @@ def _scalar(value, what: str) -> torch.Tensor:
     return value.reshape(())
 
 
-def _compare(value: torch.Tensor, expected: torch.Tensor, what: str, variants: dict[str, torch.Tensor]) -> None:
+def _compare(value: torch.Tensor, expected: torch.Tensor, what: str, variants: dict[str, torch.Tensor],
+             on: str = "the test logits", formula: str = "") -> None:
     """Raise CheckFailed with a diagnosis when value differs from expected (recognising common mistakes)."""
     if torch.allclose(value, expected, atol=1e-4, rtol=1e-4):
         return
     for mistake, candidate in variants.items():
         if torch.allclose(value, candidate, atol=1e-4, rtol=1e-4):
             raise CheckFailed(f"{what} gives {value.item():.4f}, expected {expected.item():.4f}: {mistake}")
-    raise CheckFailed(f"{what} gives {value.item():.4f} on the test logits, expected {expected.item():.4f}.")
+    raise CheckFailed(f"{what} gives {value.item():.4f} on {on}, expected {expected.item():.4f}{formula}.")
+
+
+def _scalar_tensor(value, message: str) -> torch.Tensor:
+    """Return value as a 0-d tensor; raise CheckFailed(message, and what came instead) if it is not a scalar tensor."""
+    if not isinstance(value, torch.Tensor) or value.numel() != 1:
+        got = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+        raise CheckFailed(f"{message}, got {got}.")
+    return value.reshape(())
 
 
 def _test_logits() -> tuple[torch.Tensor, torch.Tensor]:
@@ -346,11 +355,7 @@ def check_critic_loss(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) 
         generator = torch.Generator().manual_seed(0)
         real = (torch.randn(16, generator=generator) * 3 + 2).requires_grad_()
         fake = (torch.randn(16, generator=generator) * 3 - 1).requires_grad_()
-        value = fn(real, fake)
-        if not isinstance(value, torch.Tensor) or value.numel() != 1:
-            shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
-            raise CheckFailed(f"critic_loss should return a scalar tensor (a mean over the batch), got {shape}.")
-        value = value.reshape(())
+        value = _scalar_tensor(fn(real, fake), "critic_loss should return a scalar tensor (a mean over the batch)")
         expected = (fake.mean() - real.mean()).detach()
         if torch.allclose(value, -expected, atol=1e-5):
             raise CheckFailed(f"the sign is flipped: you return the estimate of W ({value.item():.4f}); the critic "
@@ -624,11 +629,7 @@ def check_cycle_loss(fn: Callable[..., torch.Tensor]) -> bool:
         g, f = _toy_translators()
         x, u = _toy_domains()
         for lam in (10.0, 3.0):
-            value = fn(g, f, x, u, lam)
-            if not isinstance(value, torch.Tensor) or value.numel() != 1:
-                shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
-                raise CheckFailed(f"cycle_loss should return a scalar tensor (means over the pixels), got {shape}.")
-            value = value.reshape(())
+            value = _scalar_tensor(fn(g, f, x, u, lam), "cycle_loss should return a scalar tensor (means over the pixels)")
             with torch.no_grad():
                 rec_x, rec_u = f(g(x)), g(f(u))
                 l1_x, l1_u = (rec_x - x).abs().mean(), (rec_u - u).abs().mean()
@@ -645,13 +646,8 @@ def check_cycle_loss(fn: Callable[..., torch.Tensor]) -> bool:
                     "the distances are sums over pixels; use means (F.l1_loss).":
                         lam * ((rec_x - x).abs().sum() + (rec_u - u).abs().sum()),
                 }
-            if not torch.allclose(value.detach(), expected, atol=1e-4, rtol=1e-4):
-                for mistake, candidate in variants.items():
-                    if torch.allclose(value.detach(), candidate, atol=1e-4, rtol=1e-4):
-                        raise CheckFailed(f"cycle_loss (lambda = {lam}) gives {value.item():.4f}, expected "
-                                          f"{expected.item():.4f}: {mistake}")
-                raise CheckFailed(f"cycle_loss (lambda = {lam}) gives {value.item():.4f} on the test images, expected "
-                                  f"{expected.item():.4f} = lambda (mean |f(g(x)) - x| + mean |g(f(u)) - u|).")
+            _compare(value.detach(), expected, f"cycle_loss (lambda = {lam})", variants, on="the test images",
+                     formula=" = lambda (mean |f(g(x)) - x| + mean |g(f(u)) - u|)")
         value = fn(g, f, x, u, 10.0)
         if not value.requires_grad:
             raise CheckFailed("the loss does not depend on the generators through autograd (a detach or .item()?).")
