@@ -534,12 +534,7 @@ def check_patchgan_output_size(fn: Callable[[int, list[tuple[int, int, int]]], i
         cases = [(28, chapter), (256, pix2pix_70), (29, [(4, 2, 1)]), (32, [(3, 1, 0), (5, 2, 0)]), (16, [(4, 2, 1)] * 3)]
         for size, layers in cases:
             got = fn(size, list(layers))
-            expected = _conv_output_size(size, layers)
-            with torch.no_grad():  # the same stack of real convolutions agrees
-                x = torch.zeros(1, 1, size, size)
-                for kernel, stride, padding in layers:
-                    x = nn.Conv2d(1, 1, kernel, stride, padding)(x)
-            assert x.shape[-1] == expected
+            expected = _conv_output_size(size, layers)  # tests/test_checks.py checks it against real convolutions
             if isinstance(got, torch.Tensor) and got.numel() == 1:
                 got = got.item()
             if isinstance(got, float) and not got.is_integer():

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 import labutils as lu
+from labutils.checks import _conv_output_size
 
 bce = F.binary_cross_entropy_with_logits
 
@@ -791,6 +792,18 @@ def out_size_input_over_stride(size, layers):
     for _, stride, _ in layers:
         size = size // stride
     return size
+
+
+@pytest.mark.parametrize("size, layers", [
+    (28, [(4, 2, 1), (4, 2, 1), (3, 1, 1)]), (256, [(4, 2, 1)] * 3 + [(4, 1, 1)] * 2), (29, [(4, 2, 1)]),
+    (32, [(3, 1, 0), (5, 2, 0)]), (16, [(4, 2, 1)] * 3), (7, [(7, 1, 0)]),
+])
+def test_patchgan_reference_size_matches_real_convolutions(size, layers):
+    x = torch.zeros(1, 1, size, size)
+    with torch.no_grad():
+        for kernel, stride, padding in layers:
+            x = torch.nn.Conv2d(1, 1, kernel, stride, padding)(x)
+    assert _conv_output_size(size, layers) == x.shape[-1] == x.shape[-2]
 
 
 def test_patchgan_output_size_accepts_a_correct_formula(capsys):
