@@ -372,8 +372,10 @@ plt.show()
 # The per-digit accuracies show where the cDCGAN still errs: the digits that share strokes with
 # others (the most frequent confusion is printed above) are the ones it draws least reliably. The
 # cDCGAN's distance to the real test set is also much smaller than that of chapter 3's unconditional
-# DCGAN: knowing which digit to draw removes the hardest part of the generator's job, choosing a class
-# and keeping the class proportions.
+# DCGAN with the same networks. Section 3.5 split that DCGAN's distance into wrong class shares and atypical
+# shapes within each class; the condition removes both: we choose the shares, and the discriminator judges
+# every digit against its own class, so the generator learns what a typical 5 looks like, not only what a
+# digit looks like.
 #
 # ## 4.6 Can we remove $y$ from the discriminator?
 #

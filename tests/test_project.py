@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import tomllib
 
@@ -82,6 +83,28 @@ def test_chapter_structure(source):
     code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
     assert "nn.BCELoss" not in code and "torch.log(torch.sigmoid" not in code, "use BCEWithLogitsLoss / logits"
     assert "nn.Sigmoid()" not in code, "models output logits; the sigmoid belongs in the loss"
+
+
+def _hidden_displays(cell_source: str) -> list[int]:
+    """Lines of calls that return something to display (lu.show_table) but are not the cell's last statement."""
+    tree = ast.parse(cell_source)
+    return [node.lineno for node in tree.body[:-1]
+            if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
+            and ast.unparse(node.value.func) in ("lu.show_table", "lu.results_summary")]
+
+
+def test_hidden_display_detector():
+    assert _hidden_displays("x = 1\nlu.show_table(rows)\nprint(x)\n") == [2]
+    assert _hidden_displays("print(1)\nlu.show_table(rows)\n") == []
+    assert _hidden_displays("display(lu.show_table(rows))\nprint(1)\n") == []
+
+
+@pytest.mark.parametrize("source", CHAPTERS, ids=CHAPTER_IDS)
+def test_tables_are_displayed(source):
+    """A table returned in the middle of a cell is silently dropped: it must end the cell or go through display()."""
+    cells = re.split(r"^# %%.*$", source.read_text(), flags=re.M)
+    hidden = [(index, line) for index, cell in enumerate(cells) for line in _hidden_displays(cell)]
+    assert not hidden, f"{source.name}: lu.show_table(...) not displayed in cells (cell, line) {hidden}; wrap it in display()"
 
 
 def _requirement_names(requirements: list[str]) -> dict[str, str]:
