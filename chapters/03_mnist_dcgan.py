@@ -885,6 +885,8 @@ for label, run in (("DCGAN", dcgan_run), ("deeper DCGAN", deeper_run)):
 ax.axvline(n_steps, color="grey", ls=":", label="the deeper run's rates start to decay")
 ax.set(yscale="log", xlabel="training step", ylabel=f"Fréchet distance ({n_eval_during} samples)",
        title="Distance to the real test digits during training")
+ax.set_yticks([10, 20, 50, 100, 200, 500], labels=["10", "20", "50", "100", "200", "500"])
+ax.yaxis.set_minor_formatter(plt.NullFormatter())
 ax.legend()
 plt.show()
 
