@@ -923,8 +923,9 @@ print(f"deeper DCGAN: Fréchet distance {deeper_fd:.1f} = {deeper_fd / floor:.1f
 # the DCGAN's distance: that part of the gain is depth alone. The second half, with the rates decaying, more
 # than halves it again. At the end the deeper DCGAN is within a single-digit multiple of the real-vs-real
 # floor, with every class covered, where the DCGAN stayed dozens of times away (the printed line above). Both
-# causes found in 3.5 shrank: real digits drawn with its class shares are now close to the floor, so the
-# shares are nearly right, and its samples at equal shares are several times closer than the DCGAN's. The
+# causes found in 3.5 shrank: real digits drawn with its class shares are now only about twice the floor
+# away, so the shares are nearly right, and its samples at equal shares are several times closer than the
+# DCGAN's. The
 # grids show the same: closed loops, straight strokes, far fewer blobs. The price is in the table: about two
 # and a half times the time per epoch, for twice the steps.
 #
