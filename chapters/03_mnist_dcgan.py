@@ -435,7 +435,7 @@ final = {}
 rows = []
 for label, run, generator, discriminator in [("MLP GAN", mlp_run, mlp_g, mlp_d), ("DCGAN", dcgan_run, dcgan_g, dcgan_d)]:
     images = lu.generate(generator, final_noise)
-    final[label] = {"images": images, **lu.evaluate_samples(images, dataset)}
+    final[label] = {"images": images, "classes": lu.classify(images, dataset), **lu.evaluate_samples(images, dataset)}
     seconds = run.trained_seconds - sum(run.history["eval_seconds"])
     rows.append({"model": label, "G parameters": f"{n_params(generator):,}", "D parameters": f"{n_params(discriminator):,}",
                  "s / epoch": seconds / run.total_steps * (len(x_train) // batch_size),
@@ -452,8 +452,8 @@ plt.show()
 
 # %%
 for label in final:  # the exported samples: labels are the classes the classifier predicts
-    lu.export_samples("mlp_gan" if label == "MLP GAN" else "dcgan", final[label]["images"],
-                      lu.classify(final[label]["images"], dataset), domain=dataset)
+    lu.export_samples("mlp_gan" if label == "MLP GAN" else "dcgan", final[label]["images"], final[label]["classes"],
+                      domain=dataset)
 dcgan_fd, dcgan_covered = final["DCGAN"]["frechet_distance"], final["DCGAN"]["classes_covered"]
 print(f"DCGAN: Fréchet distance {dcgan_fd:.1f} = {dcgan_fd / floor:.1f} x the real-vs-real floor ({floor:.2f}); "
       f"MLP GAN: {final['MLP GAN']['frechet_distance'] / floor:.1f} x. DCGAN covers {dcgan_covered} of 10 classes, "
@@ -504,11 +504,12 @@ def spread(features: torch.Tensor, classes: torch.Tensor) -> tuple[float, float]
 
 features_real_test = lu.features(classifier, x_test).double()  # the space of the Fréchet distance
 feature_sets, rows = {}, []
-for label, images in (("real training images", ruler["real training images"]), ("DCGAN", final["DCGAN"]["images"])):
+for label, images, classes in (("real training images", ruler["real training images"], lu.classify(ruler["real training images"], dataset)),
+                               ("DCGAN", final["DCGAN"]["images"], final["DCGAN"]["classes"])):
     feats = feature_sets[label] = lu.features(classifier, images).double()
     total = lu.frechet_distance(feats.float(), features_real_test.float())
     mean_term = (feats.mean(0) - features_real_test.mean(0)).pow(2).sum().item()
-    total_spread, within_spread = spread(feats, lu.classify(images, dataset))
+    total_spread, within_spread = spread(feats, classes)
     rows.append({"images": label, "Fréchet distance": total, "mean term": mean_term, "covariance term": total - mean_term,
                  "tr(Sigma)": total_spread, "within-class tr(Sigma)": within_spread,
                  "feature norm": feats.norm(dim=1).mean().item()})
@@ -528,9 +529,8 @@ train_by_class = [torch.nonzero(y_train.cpu() == c).view(-1) for c in range(10)]
 train_by_class = [idx[torch.randperm(len(idx), generator=picker)] for idx in train_by_class]  # shuffled once
 
 
-def shares_and_shapes(images: torch.Tensor) -> tuple[dict, torch.Tensor, list]:
+def shares_and_shapes(images: torch.Tensor, classes: torch.Tensor) -> tuple[dict, list]:
     """Distances of real digits with the images' class shares, and of images and real digits at equal shares."""
-    classes = lu.classify(images, dataset)
     counts = torch.bincount(classes, minlength=10)
     present = [c for c in range(10) if counts[c] >= 2]  # classes drawn at all (all 10 in the full run)
     equal_n = int(counts[present].min())  # samples per class of the equal-shares sets
@@ -539,10 +539,11 @@ def shares_and_shapes(images: torch.Tensor) -> tuple[dict, torch.Tensor, list]:
             "generated, equal shares": images[torch.cat([torch.nonzero(classes == c).view(-1)[:equal_n] for c in present])]}
     distances = {name: (len(x), lu.frechet_distance(lu.features(classifier, x.cpu()), features_real_test.float()))
                  for name, x in sets.items()}
-    return distances, classes, present
+    return distances, present
 
 
-share_fd, dcgan_classes, present = shares_and_shapes(final["DCGAN"]["images"])
+dcgan_classes = final["DCGAN"]["classes"]  # the classes the classifier predicts
+share_fd, present = shares_and_shapes(final["DCGAN"]["images"], dcgan_classes)
 display(lu.show_table([{"images": name, "n": n, "Fréchet distance": fd, "x floor": fd / floor}
                        for name, (n, fd) in share_fd.items()]))
 shares_only, real_equal_fd, shapes_only = (fd for _, fd in share_fd.values())
@@ -828,36 +829,25 @@ def same_size_layers(channels: int, make_activation, n: int = extra_layers) -> l
             (nn.Conv2d(channels, channels, 3, 1, 1, bias=False), nn.BatchNorm2d(channels), make_activation())]
 
 
-class DeeperDCGANGenerator(nn.Module):
+class DeeperDCGANGenerator(DCGANGenerator):
     """The DCGAN generator with same-size 3x3 convolutions after its 7x7 and its 14x14 layers."""
 
     def __init__(self, nz: int, ngf: int = ngf):
-        super().__init__()
-        self.nz = nz
-        self.net = nn.Sequential(
-            nn.ConvTranspose2d(nz, 4 * ngf, 7, 1, 0, bias=False), nn.BatchNorm2d(4 * ngf), nn.ReLU(),
-            *same_size_layers(4 * ngf, nn.ReLU),  # new: 7x7 -> 7x7
-            nn.ConvTranspose2d(4 * ngf, 2 * ngf, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * ngf), nn.ReLU(),
-            *same_size_layers(2 * ngf, nn.ReLU),  # new: 14x14 -> 14x14
-            nn.ConvTranspose2d(2 * ngf, 1, 4, 2, 1, bias=False), nn.Tanh())
-
-    def forward(self, z):
-        return self.net(z.view(-1, self.nz, 1, 1))
+        super().__init__(nz, ngf)
+        to_7, to_14, to_28 = self.net[:3], self.net[3:6], self.net[6:]  # the DCGAN's three layers (with BN, ReLU)
+        self.net = nn.Sequential(*to_7, *same_size_layers(4 * ngf, nn.ReLU),  # new: 7x7 -> 7x7
+                                 *to_14, *same_size_layers(2 * ngf, nn.ReLU),  # new: 14x14 -> 14x14
+                                 *to_28)
 
 
-class DeeperDCGANDiscriminator(nn.Module):
+class DeeperDCGANDiscriminator(DCGANDiscriminator):
     """The DCGAN discriminator with same-size 3x3 convolutions after its first (14x14) layer."""
 
     def __init__(self, ndf: int = ndf):
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Conv2d(1, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(leak),
-            *same_size_layers(ndf, lambda: nn.LeakyReLU(leak)),  # new: 14x14 -> 14x14
-            nn.Conv2d(ndf, 2 * ndf, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * ndf), nn.LeakyReLU(leak),
-            nn.Conv2d(2 * ndf, 1, 7, 1, 0, bias=False))
-
-    def forward(self, x):
-        return self.net(x).view(-1)
+        super().__init__(ndf)
+        to_14, rest = self.net[:2], self.net[2:]  # the DCGAN's first layer (with LeakyReLU), then the others
+        self.net = nn.Sequential(*to_14, *same_size_layers(ndf, lambda: nn.LeakyReLU(leak)),  # new: 14x14 -> 14x14
+                                 *rest)
 
 
 print(f"deeper DCGAN: generator {n_params(DeeperDCGANGenerator(nz)):,} parameters, discriminator "
@@ -892,8 +882,9 @@ plt.show()
 
 # %%
 deeper_images = lu.generate(deeper_g, final_noise)
-final["deeper DCGAN"] = {"images": deeper_images, **lu.evaluate_samples(deeper_images, dataset)}
-deeper_shares, deeper_classes, _ = shares_and_shapes(deeper_images)
+final["deeper DCGAN"] = {"images": deeper_images, "classes": lu.classify(deeper_images, dataset),
+                         **lu.evaluate_samples(deeper_images, dataset)}
+deeper_shares, _ = shares_and_shapes(deeper_images, final["deeper DCGAN"]["classes"])
 rows = []
 for label, run, generator in (("DCGAN", dcgan_run, dcgan_g), ("deeper DCGAN", deeper_run, deeper_g)):
     m = final[label]
@@ -903,7 +894,7 @@ for label, run, generator in (("DCGAN", dcgan_run, dcgan_g), ("deeper DCGAN", de
                  "Fréchet distance": m["frechet_distance"], "x floor": m["frechet_distance"] / floor,
                  "shares alone": splits["real, the generator's class shares"][1], "at equal shares": splits["generated, equal shares"][1],
                  "smallest class": min(m["class_histogram"]), "mean confidence": m["mean_confidence"]})
-lu.export_samples("dcgan_deeper", deeper_images, deeper_classes, domain=dataset)
+lu.export_samples("dcgan_deeper", deeper_images, final["deeper DCGAN"]["classes"], domain=dataset)
 lu.show_table(rows)
 
 # %%
