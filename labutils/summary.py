@@ -7,9 +7,11 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from .inventory import SUMMARY_KEY
+
 from . import settings
 from .settings import get_profile
+
+SUMMARY_KEY = "labbook_summary"  # the output metadata key under which the summary is attached (read by labbook)
 
 
 def _number(value: Any) -> float | None:

@@ -98,6 +98,12 @@ def _idx_tree(data_dir: Path, folder: str, extracted: bool = True, gz: bool = Fa
 
 
 @pytest.fixture
+def real_data() -> Path:
+    """The folder of the real datasets (LABBOOK_DATA as the caller set it, before the tests cleaned it)."""
+    return REAL_DATA
+
+
+@pytest.fixture
 def data_dir(tmp_path) -> Path:
     """The LABBOOK_DATA folder of this test (empty at first)."""
     path = tmp_path / "data"
@@ -117,45 +123,21 @@ def idx_tree():
     return _idx_tree
 
 
-# ------------------------------------------------------------------ the student edition (tests/test_editions.py, test_grade.py)
+# ------------------------------------------------------------------ the handout and a graded class (test_handout.py, test_grade.py)
 @pytest.fixture(scope="session")
-def student_edition(tmp_path_factory) -> Path:
-    """The student edition of every chapter of the toc, generated once into a temporary folder (not executed)."""
-    from labutils import editions
+def handout(tmp_path_factory) -> dict:
+    """The student handout of every chapter of the toc, built once by `labbook handout` (folder and zip)."""
+    from labbook import handout as handout_module
 
-    out = tmp_path_factory.mktemp("student-edition")
-    for source in editions.chapter_notebooks():
-        editions.write_student_edition(source, out)
-    return out
+    return handout_module.build(tmp_path_factory.mktemp("handout") / "gan-labbook-handout")
 
 
 @pytest.fixture(scope="session")
-def executed_student(student_edition, tmp_path_factory):
-    """executed_student(chapter) -> Path: that chapter's student notebook executed in the smoke profile (cached).
+def source_notebooks(tmp_path_factory) -> Path:
+    """The nbgrader source version of every chapter (the instructor's solutions with nbgrader's metadata)."""
+    from labbook import chapters, course
 
-    Each notebook runs in a separate process (like a student's kernel), with the real datasets and fresh
-    checkpoint and results folders; a cell that raises fails the test with the notebook's own error.
-    """
-    import subprocess
-    import sys
-
-    done: dict[str, Path] = {}
-    out = tmp_path_factory.mktemp("student-executed")
-    scratch = tmp_path_factory.mktemp("student-run")
-
-    def execute(chapter: str) -> Path:
-        if chapter not in done:
-            target = out / f"{chapter}.ipynb"
-            shutil.copyfile(student_edition / f"{chapter}.ipynb", target)
-            env = {**os.environ, "LABBOOK_PROFILE": "smoke", "LABBOOK_DATA": str(REAL_DATA),
-                   "LABBOOK_CHECKPOINTS": str(scratch / "checkpoints"), "LABBOOK_RESULTS": str(scratch / "results")}
-            env.pop("LABBOOK_RETRAIN", None)
-            code = "import sys; from pathlib import Path; from labutils.notebooks import execute; execute(Path(sys.argv[1]))"
-            result = subprocess.run([sys.executable, "-c", code, str(target)], env=env, capture_output=True, text=True)
-            if result.returncode != 0:
-                pytest.fail(f"the student edition of {chapter} does not run to the end in the smoke profile:\n"
-                            + result.stderr[-4000:], pytrace=False)
-            done[chapter] = target
-        return done[chapter]
-
-    return execute
+    root = tmp_path_factory.mktemp("course")
+    for notebook in chapters.chapter_notebooks():
+        course.write_source(root, notebook)
+    return root / "source"

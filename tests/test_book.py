@@ -25,7 +25,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labutils import book, notebooks
+from labbook import book, notebooks
 from labutils.settings import REPO_ROOT
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

@@ -10,7 +10,7 @@ import nbformat
 import pytest
 import yaml
 
-from labutils import notebooks
+from labbook import notebooks
 from labutils.settings import REPO_ROOT
 
 CHAPTERS = notebooks.chapter_sources()
@@ -60,9 +60,9 @@ def test_outputs_were_computed_from_the_current_source(source):
     """`execute` stamps the hash of the cells it ran: an edit synced without re-executing is caught here."""
     notebook = nbformat.read(source.with_suffix(".ipynb"), as_version=4)
     stamp = notebook.metadata.get("labbook", {})
-    assert stamp.get("profile") == "full", "run `python -m labutils.notebooks execute` (full profile)"
+    assert stamp.get("profile") == "full", "run `labbook execute` (full profile)"
     assert stamp.get("executed_source_sha256") == notebooks.source_hash(source), (
-        f"{source.name} changed since its outputs were computed: run `python -m labutils.notebooks execute "
+        f"{source.name} changed since its outputs were computed: run `labbook execute "
         f"{source.stem[:2]}`")
 
 
@@ -121,8 +121,8 @@ def test_environment_yml_matches_pyproject():
     """environment.yml installs the dependencies and every extra (dev, book) with the same ranges, by conda or pip."""
     project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
     extras = project["optional-dependencies"]
-    assert set(extras) == {"dev", "book"}, f"new extra {set(extras) - {'dev', 'book'}}: add it to environment.yml"
-    wanted = _requirement_names(project["dependencies"] + extras["dev"] + extras["book"])
+    assert set(extras) == {"tools", "dev", "book"}, f"new extra {set(extras) - {'tools', 'dev', 'book'}}: add it to environment.yml"
+    wanted = _requirement_names(project["dependencies"] + extras["tools"] + extras["dev"] + extras["book"])
     environment = yaml.safe_load((REPO_ROOT / "environment.yml").read_text())
     conda = [d for d in environment["dependencies"] if isinstance(d, str)]
     pip = [d for d in environment["dependencies"] if isinstance(d, dict)][0]["pip"]
@@ -148,10 +148,54 @@ def test_readme_covers_every_chapter_and_setting():
     for variable in ("LABBOOK_PROFILE", "LABBOOK_DEVICE", "LABBOOK_DATA", "LABBOOK_CHECKPOINTS", "LABBOOK_RESULTS",
                      "LABBOOK_RETRAIN"):
         assert variable in readme, f"README does not document {variable}"
-    assert "python -m labutils.notebooks execute" in readme and "pytest" in readme
+    assert "labbook execute" in readme and "pytest" in readme
 
 
 def test_ci_runs_the_readme_test_command():
     ci = (REPO_ROOT / ".ci" / "run").read_text()
     assert "python -m pytest" in ci
     assert "../shared/data" in ci and "LABBOOK_DATA" in ci
+
+
+def _imported_modules(path) -> set[str]:
+    """The top-level names of every module a Python file imports."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_imports_point_one_way_labbook_to_labutils():
+    """The chapters import labutils; labutils never imports the tools (labbook) nor the tools' dependencies."""
+    for path in sorted((REPO_ROOT / "labutils").rglob("*.py")):
+        forbidden = _imported_modules(path) & {"labbook", "nbformat", "nbclient", "nbgrader", "yaml"}
+        assert not forbidden, f"{path.relative_to(REPO_ROOT)} imports {sorted(forbidden)}"
+    import subprocess
+    import sys
+
+    loaded = subprocess.run([sys.executable, "-c", "import sys, labutils; print(sorted({m.split('.')[0] for m in "
+                             "sys.modules} & {'labbook', 'nbformat', 'nbclient', 'nbgrader'}))"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "[]", f"importing labutils loads {loaded}"
+    for chapter in CHAPTERS:
+        assert "labbook" not in _imported_modules(chapter), f"{chapter.name} imports the tools"
+
+
+def test_no_old_module_commands_are_left():
+    """The tools run through the `labbook` command; no `python -m labutils.X` is documented anywhere."""
+    files = [REPO_ROOT / "README.md", REPO_ROOT / ".ci" / "run", *(REPO_ROOT / "chapters").glob("*.md"),
+             REPO_ROOT / "chapters" / "_config.yml", *(REPO_ROOT / "labbook").rglob("*.py")]
+    for path in files:
+        assert "python -m labutils" not in path.read_text(), f"{path.relative_to(REPO_ROOT)} names an old command"
+
+
+@pytest.mark.parametrize("command", ["execute", "sync", "check", "book", "handout", "grade"])
+def test_every_labbook_subcommand_has_help(command, capsys):
+    from labbook import cli
+
+    with pytest.raises(SystemExit) as info:
+        cli.main([command, "--help"])
+    assert info.value.code == 0 and f"labbook {command}" in capsys.readouterr().out

@@ -8,7 +8,7 @@ import pytest
 
 import labutils as lu
 from labutils import summary as summary_module
-from labutils.inventory import SUMMARY_KEY
+from labutils.summary import SUMMARY_KEY
 
 METRICS = {"w1": 0.01, "std": 0.7, "broken": float("nan"), "unused": 3}
 EXPECTED = {"w1": (0.0, 0.03), "std": (0.45, 0.55), "broken": (0, 1)}

@@ -1,9 +1,9 @@
 """The rendered book: build it offline, and the Sphinx extension that its `chapters/_config.yml` loads.
 
-    python -m labutils.book build            # chapters/_build/html/index.html, warnings are errors
-    python -m labutils.book build --clean    # the same from scratch
+    labbook book            # chapters/_build/html/index.html, warnings are errors
+    labbook book --clean    # the same from scratch
 
-The extension (`sphinx: extra_extensions: [labutils.book]` in `_config.yml`)
+The extension (`sphinx: extra_extensions: [labbook.book]` in `_config.yml`)
 
 * reads every notebook through `read_notebook`, which replaces ipywidgets views by static output: a tqdm
   progress bar becomes its final text line, other widgets a static description of their controls;
@@ -15,34 +15,30 @@ The extension (`sphinx: extra_extensions: [labutils.book]` in `_config.yml`)
 
 from __future__ import annotations
 
-import argparse
 import html
 import re
 import shutil
 import subprocess
 import sys
-import time
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import nbformat
-import yaml
 from nbformat import NotebookNode
 
-from . import inventory
-from .settings import REPO_ROOT
+from . import assignment, hidden, inventory
+from .chapters import BOOK_DIR, book_config, toc_chapters, toc_files  # noqa: F401  (re-exported)
+from labutils.settings import REPO_ROOT
 
 if TYPE_CHECKING:
     from sphinx.application import Sphinx
     from sphinx.config import Config
 
-BOOK_DIR = REPO_ROOT / "chapters"
 BUILD_DIR = BOOK_DIR / "_build"
 HTML_DIR = BUILD_DIR / "html"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
-CHAPTER_FILE = re.compile(r"^\d\d_[A-Za-z0-9_]+$")
 
 
 class BookError(RuntimeError):
@@ -50,37 +46,9 @@ class BookError(RuntimeError):
 
 
 # ----------------------------------------------------------------------------------------------- configuration
-def book_config(book_dir: Path = BOOK_DIR) -> dict[str, Any]:
-    """Return the book's _config.yml as a dict."""
-    return yaml.safe_load((book_dir / "_config.yml").read_text())
-
-
 def repository_url(book_dir: Path = BOOK_DIR) -> str:
     """Return the repository URL, configured once in _config.yml (repository: url)."""
     return book_config(book_dir)["repository"]["url"].rstrip("/")
-
-
-def toc_files(book_dir: Path = BOOK_DIR) -> list[str]:
-    """Return every file of the table of contents (_toc.yml), in order, without suffixes."""
-    toc = yaml.safe_load((book_dir / "_toc.yml").read_text())
-    files = [toc["root"]]
-
-    def walk(entries: list[dict]) -> None:
-        """Collect the files of entries and of their sections."""
-        for entry in entries or []:
-            if "file" in entry:
-                files.append(entry["file"])
-            walk(entry.get("sections", []))
-
-    for part in toc.get("parts", []):
-        walk(part.get("chapters", []))
-    walk(toc.get("chapters", []))
-    return files
-
-
-def toc_chapters(book_dir: Path = BOOK_DIR) -> list[str]:
-    """Return the chapters of the table of contents (the NN_topic files), in order."""
-    return [name for name in toc_files(book_dir) if CHAPTER_FILE.match(Path(name).name)]
 
 
 # ----------------------------------------------------------------------------------------------- static widgets
@@ -236,14 +204,17 @@ def _chapter_notebook(chapter: str, book_dir: Path = BOOK_DIR) -> NotebookNode:
 
 
 def rubric_points(info: dict[str, Any]) -> list[tuple[str, int]]:
-    """Return the suggested rubric of a chapter as (criterion, points), derived from what the chapter contains."""
-    rows = [(f"{e['label']} passes its checker", 2) for e in info["exercises"]]
-    rows += [(f"Exercise {n} (open): working code, a measurement and a short discussion", 3) for n in info["open_exercises"]]
-    rows += [(f"Answer: {a['label']} (correct and argued from the chapter's results)", 2) for a in info["answers"]]
-    if info["figures"]:
-        rows.append((f"Figures: all {sum(f['count'] for f in info['figures'])} present and read in the answers", 2))
-    if info["summary"] and info["summary"]["metrics"]:
-        rows.append(("Numbers: every metric of the results summary within its full-profile range", 2))
+    """Return a chapter's rubric as (criterion, points): the points of labbook/points.yml and the hidden checks."""
+    scheme = assignment.chapter_points(info["chapter"])
+    checks = hidden.registry().get(info["chapter"], [])
+    rows = []
+    for e in info["exercises"]:
+        number = e["number"]
+        rows.append((f"{e['label']} passes its checker (autograded)", scheme["exercises"].get(number, 0)))
+        rows += [(f"{e['label']}, hidden check `{c.name}` (autograded): {c.bug}", c.points)
+                 for c in checks if c.exercise == number]
+    rows += [(f"Answer: {a['label']} (read by hand: correct and argued from the chapter's results)",
+              scheme["questions"].get(a["label"], 0)) for a in info["answers"]]
     return rows
 
 
@@ -253,7 +224,7 @@ def chapter_markdown(chapter: str, book_dir: Path = BOOK_DIR) -> str:
     lines = [f"**What a complete report contains** (from the committed notebook `{chapter}.ipynb`):", ""]
     exercises = ", ".join(f"{e['label']} ({', '.join(f'`{c}`' for c in e['checkers']) or 'no checker'})"
                           for e in info["exercises"]) or "none"
-    lines.append(f"* **Exercises with checkers**: {exercises}; each prints `[pass]`.")
+    lines.append(f"* **Exercises with checkers**: {exercises}; each prints `[pass]`, and grading re-runs it.")
     if info["open_exercises"]:
         lines.append("* **Open exercises**: " + ", ".join(f"Exercise {n}" for n in info["open_exercises"])
                      + "; graded by reading the student's code and measurements.")
@@ -373,25 +344,3 @@ def build(clean: bool = False, book_dir: Path = BOOK_DIR, quiet: bool = True) ->
         warnings = [line for line in log if "WARNING" in line or "ERROR" in line]
         raise BookError("the book build failed:\n" + "\n".join((warnings or log)[-40:]))
     return book_dir / "_build" / "html"
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Command line: `build [--clean]`."""
-    parser = argparse.ArgumentParser(prog="python -m labutils.book", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["build"])
-    parser.add_argument("--clean", action="store_true", help="remove chapters/_build first (a full rebuild)")
-    args = parser.parse_args(argv)
-    started = time.perf_counter()
-    try:
-        html_dir = build(clean=args.clean)
-    except BookError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    print(f"built the book in {time.perf_counter() - started:.0f} s: {html_dir / 'index.html'}")
-    print(f"read it offline: python -m http.server --directory {html_dir.relative_to(REPO_ROOT)} 8000 --bind 127.0.0.1")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

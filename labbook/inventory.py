@@ -1,4 +1,4 @@
-"""What a chapter notebook contains, for the student edition, the grading report and the instructor page.
+"""What a chapter notebook contains, for the handout, the grading and the instructor page.
 
 The conventions every chapter follows (see the README, "The book, student edition and grading"):
 
@@ -23,8 +23,7 @@ END_SOLUTION = "### END SOLUTION"
 SOLUTION_TAG = "solution"
 ANSWER_TAG = "answer"
 ANSWER_PROMPT = "**Your answer:**"
-STUB_MESSAGE = "not implemented yet: exercise {number}"
-SUMMARY_KEY = "labbook_summary"
+from labutils.summary import SUMMARY_KEY  # noqa: F401  (defined where the summary is displayed)
 FIGURE_MIME_TYPES = ("image/png", "image/svg+xml", "image/jpeg")
 
 SETUP_CALL = re.compile(r"""lu\.setup\(\s*["'](\d\d_[A-Za-z0-9_]+)["']""")
@@ -34,7 +33,7 @@ QUESTION_NAME = re.compile(r"\*\*(Q\d+)\.?\*\*")
 LEADING_BOLD = re.compile(r"^\s*\*\*([^*]+?)[.:]?\*\*")
 HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*$", re.M)
 STATUS_LINE = re.compile(r"^\[(pass|fail|not done)\] ([^:\n]+):", re.M)
-STUB_LINE = re.compile(r"""raise NotImplementedError\(["']not implemented yet: exercise (\d+)["']\)""")
+STUB_LINE = re.compile(r"""raise NotImplementedError\((?:["']not implemented yet: exercise (\d+)["'])?\)""")
 
 
 class NotAChapterError(ValueError):
@@ -97,7 +96,7 @@ def is_answer_cell(cell: NotebookNode) -> bool:
 def exercise_number(cells: list[NotebookNode], index: int) -> int | None:
     """Return N from the `**Exercise N.**` markdown just before cells[index] (None when there is none)."""
     stub = STUB_LINE.search(cells[index].source)
-    if stub:
+    if stub and stub.group(1):
         return int(stub.group(1))
     for cell in reversed(cells[:index]):
         if cell.cell_type == "code":

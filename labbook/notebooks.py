@@ -1,17 +1,15 @@
 """The book's main job: sync each chapter's .ipynb from its .py source and execute it, refreshing the outputs.
 
-    python -m labutils.notebooks execute            # every chapter, full profile (the committed outputs)
-    python -m labutils.notebooks execute 02         # chapters whose name starts with 02
-    python -m labutils.notebooks check              # fail if a .py / .ipynb pair is out of sync
+    labbook execute            # every chapter, full profile (the committed outputs)
+    labbook execute 02         # chapters whose name starts with 02
+    labbook check              # fail if a .py / .ipynb pair is out of sync
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
-import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -19,17 +17,9 @@ from pathlib import Path
 import jupytext
 import nbformat
 
-from .settings import REPO_ROOT
 
-CHAPTERS_DIR = REPO_ROOT / "chapters"
+from .chapters import chapter_sources  # noqa: F401  (the toc decides what a chapter is)
 
-
-def chapter_sources(prefixes: list[str] | None = None, chapters_dir: Path = CHAPTERS_DIR) -> list[Path]:
-    """Return the chapters' py:percent sources (chapters/NN_topic.py), in order, filtered by name prefixes."""
-    sources = sorted(p for p in chapters_dir.glob("[0-9][0-9]_*.py"))
-    if prefixes:
-        sources = [p for p in sources if any(p.stem.startswith(prefix) for prefix in prefixes)]
-    return sources
 
 
 def cell_sources(path: Path) -> list[tuple[str, str]]:
@@ -42,7 +32,7 @@ def out_of_sync(source: Path) -> str | None:
     """Return why source.py and its .ipynb twin differ (missing, or the first differing cell), or None."""
     twin = source.with_suffix(".ipynb")
     if not twin.exists():
-        return f"{twin.name} is missing: run `python -m labutils.notebooks execute {source.stem[:2]}`"
+        return f"{twin.name} is missing: run `labbook execute {source.stem[:2]}`"
     a, b = cell_sources(source), cell_sources(twin)
     for index, (cell_a, cell_b) in enumerate(zip(a, b)):
         if cell_a != cell_b:
@@ -100,36 +90,3 @@ def execute(notebook_path: Path, timeout_s: int = 3600) -> float:
         "profile": os.environ.get("LABBOOK_PROFILE", "full")})  # other keys (e.g. the edition) are kept
     nbformat.write(notebook, notebook_path)
     return seconds
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Command line: `execute [prefixes]` or `check`."""
-    parser = argparse.ArgumentParser(prog="python -m labutils.notebooks", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["execute", "check", "sync"])
-    parser.add_argument("chapters", nargs="*", help="chapter name prefixes, e.g. 01 02 (default: all)")
-    args = parser.parse_args(argv)
-    sources = chapter_sources(args.chapters)
-    if not sources:
-        print(f"no chapter matches {args.chapters} in {CHAPTERS_DIR}", file=sys.stderr)
-        return 2
-    if args.command == "check":
-        problems = [(s.name, why) for s in sources if (why := out_of_sync(s))]
-        for name, why in problems:
-            print(f"out of sync: {name}: {why}")
-        print(f"{len(sources) - len(problems)} of {len(sources)} chapter pairs in sync")
-        return 1 if problems else 0
-    profile = os.environ.setdefault("LABBOOK_PROFILE", "full")
-    for source in sources:
-        twin = sync(source)
-        if args.command == "sync":
-            print(f"synced {twin.name}")
-            continue
-        print(f"executing {twin.name} (profile {profile})...", flush=True)
-        seconds = execute(twin)
-        print(f"  done in {seconds:.1f} s -> {twin.relative_to(REPO_ROOT)}", flush=True)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
