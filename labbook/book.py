@@ -242,7 +242,7 @@ def chapter_markdown(chapter: str, book_dir: Path = BOOK_DIR) -> str:
     else:
         lines.append("* **Numbers**: this chapter has no results summary yet (`lu.results_summary`).")
     rubric = rubric_points(info)
-    lines += ["", f"**Suggested rubric** ({sum(p for _, p in rubric)} points):", "", "| criterion | points |", "|---|---|"]
+    lines += ["", f"**Rubric** ({sum(p for _, p in rubric)} points):", "", "| criterion | points |", "|---|---|"]
     lines += [f"| {criterion} | {points} |" for criterion, points in rubric]
     return "\n".join(lines) + "\n"
 

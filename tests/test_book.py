@@ -213,7 +213,7 @@ def test_the_instructor_page_describes_each_chapter(chapter):
     for row in info["summary"]["metrics"]:
         assert f"| `{row['name']}` | [{row['expected'][0]:.4g}, {row['expected'][1]:.4g}] |" in text
     total = sum(points for _, points in book.rubric_points(info))
-    assert f"**Suggested rubric** ({total} points)" in text and f"**Figures**: {sum(f['count'] for f in info['figures'])} in" in text
+    assert f"**Rubric** ({total} points)" in text and f"**Figures**: {sum(f['count'] for f in info['figures'])} in" in text
 
 
 # ------------------------------------------------------------------------------------------- the build

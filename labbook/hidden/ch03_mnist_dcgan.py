@@ -8,22 +8,11 @@ import torch
 from torch import nn
 
 from labbook.hidden import HiddenCheck, HiddenCheckFailed
+from labbook.hidden._steps import images_can_be_negative
 
 CHAPTER = "03_mnist_dcgan"
 NORMS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
 WEIGHTED = (nn.modules.conv._ConvNd, nn.Linear)
-
-
-def images_can_be_negative(make: Callable[[], nn.Module], inputs: Callable[[], torch.Tensor],
-                           seeds: tuple[int, ...] = (0, 1, 2)) -> bool:
-    """Return whether a freshly built network gives some negative pixel for any of the seeds."""
-    for seed in seeds:
-        torch.manual_seed(seed)
-        network = make()
-        with torch.no_grad():
-            if (network(inputs()) < 0).any():
-                return True
-    return False
 
 
 def _output_range(make_generator: Callable[[int], nn.Module]) -> None:

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from labbook.hidden import HiddenCheck, HiddenCheckFailed
-from labbook.hidden.ch02_gan_1d import (fill_gradients, parameters, require_fresh_gradients,
+from labbook.hidden._steps import (fill_gradients, parameters, require_fresh_gradients,
                                         require_left_trainable, same, sgd_reference,
                                         trainable_state)
 from labutils.checks import _ToyConditional

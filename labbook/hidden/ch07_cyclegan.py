@@ -10,10 +10,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from labbook.hidden import HiddenCheck, HiddenCheckFailed
-from labbook.hidden.ch02_gan_1d import (fill_gradients, parameters, require_fresh_gradients,
+from labbook.hidden._steps import (fill_gradients, parameters, require_fresh_gradients,
                                         require_left_trainable, same, sgd_reference,
                                         trainable_state)
-from labbook.hidden.ch03_mnist_dcgan import images_can_be_negative
+from labbook.hidden._steps import images_can_be_negative
 from labutils.checks import _toy_domains, _toy_patch_discriminator, _toy_translators
 
 CHAPTER = "07_cyclegan"
