@@ -150,7 +150,7 @@ def test_every_citation_in_the_chapters_is_in_the_bibliography():
 
 def test_the_ci_installs_the_book_tools_and_chromium():
     ci = (REPO_ROOT / ".ci" / "run").read_text()
-    assert ".[dev,book]" in ci and "chromium chromium-driver" in ci
+    assert ".[tools,dev,book]" in ci and "chromium chromium-driver" in ci
 
 
 # ------------------------------------------------------------------------------------------- static widgets
@@ -202,14 +202,19 @@ def test_remote_stylesheets_and_scripts_are_removed_from_html_outputs():
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_the_instructor_page_describes_each_chapter(chapter):
-    """The generated section lists the chapter's exercises, answers, figures and metric ranges, and a rubric."""
+    """The generated section lists the chapter's exercises, answers, figures and metric ranges, and its grading rubric."""
     notebook = nbformat.read(book.BOOK_DIR / f"{chapter}.ipynb", as_version=4)
     info = book.inventory.inventory(notebook)
     text = book.chapter_markdown(chapter)
+    scheme = book.assignment.chapter_points(chapter)
     for exercise in info["exercises"]:
-        assert f"| {exercise['label']} passes its checker | 2 |" in text
+        points = scheme["exercises"][exercise["number"]]
+        assert f"| {exercise['label']} passes its checker (autograded) | {points} |" in text
+    for check in book.hidden.registry()[chapter]:
+        assert f"hidden check `{check.name}` (autograded): {check.bug} | {check.points} |" in text
     for answer in info["answers"]:
-        assert f"Answer: {answer['label']} " in text
+        assert f"Answer: {answer['label']} (read by hand" in text
+        assert f"| {scheme['questions'][answer['label']]} |" in text
     for row in info["summary"]["metrics"]:
         assert f"| `{row['name']}` | [{row['expected'][0]:.4g}, {row['expected'][1]:.4g}] |" in text
     total = sum(points for _, points in book.rubric_points(info))
