@@ -211,7 +211,7 @@ def rubric_points(info: dict[str, Any]) -> list[tuple[str, int]]:
     for e in info["exercises"]:
         number = e["number"]
         rows.append((f"{e['label']} passes its checker (autograded)", scheme["exercises"].get(number, 0)))
-        rows += [(f"{e['label']}, hidden check `{c.name}` (autograded): {c.bug}", c.points)
+        rows += [(f"{e['label']}, hidden check `{c.name}` (autograded): {c.bug}".replace("|", "\\|"), c.points)
                  for c in checks if c.exercise == number]
     rows += [(f"Answer: {a['label']} (read by hand: correct and argued from the chapter's results)",
               scheme["questions"].get(a["label"], 0)) for a in info["answers"]]
