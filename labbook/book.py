@@ -27,9 +27,10 @@ from typing import TYPE_CHECKING, Any
 import nbformat
 from nbformat import NotebookNode
 
+from labutils.settings import REPO_ROOT
+
 from . import assignment, hidden, inventory
 from .chapters import BOOK_DIR, book_config, toc_chapters, toc_files  # noqa: F401  (re-exported)
-from labutils.settings import REPO_ROOT
 
 if TYPE_CHECKING:
     from sphinx.application import Sphinx
@@ -69,12 +70,18 @@ def progress_text(state: dict[str, Any], model_id: str) -> str | None:
         return None
     children = [_model(state, child) or {} for child in box["state"].get("children", [])]
     names = [child.get("model_name") for child in children]
-    if len(children) != 3 or names[1] != "FloatProgressModel" or names[0] != "HTMLModel" or names[2] != "HTMLModel":
+    if (
+        len(children) != 3
+        or names[1] != "FloatProgressModel"
+        or names[0] != "HTMLModel"
+        or names[2] != "HTMLModel"
+    ):
         return None
     left, bar, right = (child.get("state", {}) for child in children)
     fraction = (bar.get("value") or 0) / bar["max"] if bar.get("max") else 0.0
     filled = max(0, min(10, int(fraction * 10)))
-    return f"{_strip_tags(left.get('value', '')).strip()}|{'█' * filled}{' ' * (10 - filled)}|{_strip_tags(right.get('value', ''))}"
+    prefix, suffix = _strip_tags(left.get("value", "")).strip(), _strip_tags(right.get("value", ""))
+    return f"{prefix}|{'█' * filled}{' ' * (10 - filled)}|{suffix}"
 
 
 def _control_text(model: dict[str, Any]) -> str | None:
@@ -112,7 +119,7 @@ def widget_description(state: dict[str, Any], model_id: str) -> str | None:
 
 
 def static_output(output: NotebookNode, state: dict[str, Any]) -> NotebookNode | None:
-    """Return a static replacement for a widget-view output (None to drop it); other outputs are returned as they are."""
+    """Return a static replacement for a widget-view output (None to drop it); other outputs as they are."""
     data = output.get("data", {})
     if WIDGET_VIEW not in data:
         return output
@@ -122,19 +129,29 @@ def static_output(output: NotebookNode, state: dict[str, Any]) -> NotebookNode |
         return nbformat.v4.new_output("stream", name="stderr", text=text + "\n")
     controls = widget_description(state, model_id)
     if controls is not None:
-        html_text = ("<div class=\"labbook-static-widget\"><p><em>Interactive controls, live when the notebook runs "
-                     "in Jupyter (here with their default values):</em> " + html.escape(controls) + "</p></div>")
-        return nbformat.v4.new_output("display_data", data={"text/html": html_text,
-                                                           "text/plain": f"Interactive controls: {controls}"})
+        html_text = (
+            '<div class="labbook-static-widget"><p><em>Interactive controls, live when the notebook runs '
+            "in Jupyter (here with their default values):</em> "
+            + html.escape(controls)
+            + "</p></div>"
+        )
+        return nbformat.v4.new_output(
+            "display_data",
+            data={"text/html": html_text, "text/plain": f"Interactive controls: {controls}"},
+        )
     plain = data.get("text/plain", "")
     if re.match(r"^[A-Za-z]*Box\(|^[A-Z][A-Za-z]+\(", plain) or not plain.strip():
-        return nbformat.v4.new_output("display_data", data={
-            "text/plain": "(interactive widget: run the notebook in Jupyter to use it)"})
+        return nbformat.v4.new_output(
+            "display_data",
+            data={"text/plain": "(interactive widget: run the notebook in Jupyter to use it)"},
+        )
     return nbformat.v4.new_output("display_data", data={"text/plain": plain})
 
 
-REMOTE_ASSET = re.compile(r"""<link\b[^>]*\bhref=["'](?:https?:)?//[^>]*>|<script\b[^>]*\bsrc=["'](?:https?:)?//[^>]*>\s*</script>""",
-                          re.I)
+REMOTE_ASSET = re.compile(
+    r"""<link\b[^>]*\bhref=["'](?:https?:)?//[^>]*>|<script\b[^>]*\bsrc=["'](?:https?:)?//[^>]*>\s*</script>""",
+    re.I,
+)
 
 
 def offline_html(text: str) -> str:
@@ -149,7 +166,9 @@ def static_notebook(notebook: NotebookNode) -> NotebookNode:
     for cell in notebook.cells:
         if cell.cell_type != "code":
             continue
-        cell.outputs = [new for output in cell.outputs if (new := static_output(output, state)) is not None]
+        cell.outputs = [
+            new for output in cell.outputs if (new := static_output(output, state)) is not None
+        ]
         for output in cell.outputs:
             data = output.get("data", {})
             if "text/html" in data:
@@ -169,8 +188,10 @@ def mathjax_dir() -> Path:
     try:
         distribution = metadata.distribution("sphinx-mathjax-offline")
     except metadata.PackageNotFoundError:
-        raise BookError("MathJax is missing: install the book's dependencies with `pip install -e \".[book]\"` "
-                        "(the sphinx-mathjax-offline package ships MathJax for offline pages).") from None
+        raise BookError(
+            'MathJax is missing: install the book\'s dependencies with `pip install -e ".[book]"` '
+            "(the sphinx-mathjax-offline package ships MathJax for offline pages)."
+        ) from None
     folder = Path(distribution.locate_file("sphinx-mathjax-offline/static/mathjax"))
     if not (folder / "tex-chtml.js").exists():
         raise BookError(f"MathJax not found in {folder}: reinstall sphinx-mathjax-offline.")
@@ -186,8 +207,10 @@ def _copy_mathjax(app: Sphinx, exception: Exception | None) -> None:
 def _configure(app: Sphinx, config: Config) -> None:
     """Sphinx config-inited hook: insist on the local MathJax, and offer {{ repository_url }} to the pages."""
     if re.match(r"^(https?:)?//", config.mathjax_path or ""):
-        raise BookError(f"mathjax_path is {config.mathjax_path!r}: the book serves MathJax locally "
-                        "(mathjax_path: mathjax/tex-chtml.js in chapters/_config.yml).")
+        raise BookError(
+            f"mathjax_path is {config.mathjax_path!r}: the book serves MathJax locally "
+            "(mathjax_path: mathjax/tex-chtml.js in chapters/_config.yml)."
+        )
     mathjax_dir()
     substitutions = dict(config.myst_substitutions or {})
     substitutions.setdefault("repository_url", config.html_theme_options.get("repository_url", ""))
@@ -199,7 +222,9 @@ def _chapter_notebook(chapter: str, book_dir: Path = BOOK_DIR) -> NotebookNode:
     """Read a chapter's committed notebook (its full-profile outputs)."""
     path = book_dir / f"{chapter}.ipynb"
     if not path.exists():
-        raise BookError(f"the instructor page names chapter {chapter!r}, but {path} does not exist.")
+        raise BookError(
+            f"the instructor page names chapter {chapter!r}, but {path} does not exist."
+        )
     return nbformat.read(path, as_version=4)
 
 
@@ -210,39 +235,88 @@ def rubric_points(info: dict[str, Any]) -> list[tuple[str, int]]:
     rows = []
     for e in info["exercises"]:
         number = e["number"]
-        rows.append((f"{e['label']} passes its checker (autograded)", scheme["exercises"].get(number, 0)))
-        rows += [(f"{e['label']}, hidden check `{c.name}` (autograded): {c.bug}".replace("|", "\\|"), c.points)
-                 for c in checks if c.exercise == number]
-    rows += [(f"Answer: {a['label']} (read by hand: correct and argued from the chapter's results)",
-              scheme["questions"].get(a["label"], 0)) for a in info["answers"]]
+        rows.append(
+            (f"{e['label']} passes its checker (autograded)", scheme["exercises"].get(number, 0))
+        )
+        rows += [
+            (
+                f"{e['label']}, hidden check `{c.name}` (autograded): {c.bug}".replace("|", "\\|"),
+                c.points,
+            )
+            for c in checks
+            if c.exercise == number
+        ]
+    rows += [
+        (
+            f"Answer: {a['label']} (read by hand: correct and argued from the chapter's results)",
+            scheme["questions"].get(a["label"], 0),
+        )
+        for a in info["answers"]
+    ]
     return rows
 
 
 def chapter_markdown(chapter: str, book_dir: Path = BOOK_DIR) -> str:
     """Return the Markdown of a chapter's inventory (exercises, answers, figures, numbers) and rubric table."""
     info = inventory.inventory(_chapter_notebook(chapter, book_dir))
-    lines = [f"**What a complete report contains** (from the committed notebook `{chapter}.ipynb`):", ""]
-    exercises = ", ".join(f"{e['label']} ({', '.join(f'`{c}`' for c in e['checkers']) or 'no checker'})"
-                          for e in info["exercises"]) or "none"
-    lines.append(f"* **Exercises with checkers**: {exercises}; each prints `[pass]`, and grading re-runs it.")
+    lines = [
+        f"**What a complete report contains** (from the committed notebook `{chapter}.ipynb`):",
+        "",
+    ]
+    exercises = (
+        ", ".join(
+            f"{e['label']} ({', '.join(f'`{c}`' for c in e['checkers']) or 'no checker'})"
+            for e in info["exercises"]
+        )
+        or "none"
+    )
+    lines.append(
+        f"* **Exercises with checkers**: {exercises}; each prints `[pass]`, and grading re-runs it."
+    )
     if info["open_exercises"]:
-        lines.append("* **Open exercises**: " + ", ".join(f"Exercise {n}" for n in info["open_exercises"])
-                     + "; graded by reading the student's code and measurements.")
-    lines.append("* **Answers** (cells tagged `solution` here, `answer` in the student edition): "
-                 + (", ".join(a["label"] for a in info["answers"]) or "none") + ".")
-    sections = sorted({f["section"] for f in info["figures"]}, key=lambda s: [f["section"] for f in info["figures"]].index(s))
-    lines.append(f"* **Figures**: {sum(f['count'] for f in info['figures'])} in {len(info['figures'])} cells, in: "
-                 + "; ".join(sections) + ".")
+        lines.append(
+            "* **Open exercises**: "
+            + ", ".join(f"Exercise {n}" for n in info["open_exercises"])
+            + "; graded by reading the student's code and measurements."
+        )
+    lines.append(
+        "* **Answers** (cells tagged `solution` here, `answer` in the student edition): "
+        + (", ".join(a["label"] for a in info["answers"]) or "none")
+        + "."
+    )
+    sections = sorted(
+        {f["section"] for f in info["figures"]},
+        key=lambda s: [f["section"] for f in info["figures"]].index(s),
+    )
+    lines.append(
+        f"* **Figures**: {sum(f['count'] for f in info['figures'])} in {len(info['figures'])} cells, in: "
+        + "; ".join(sections)
+        + "."
+    )
     if info["summary"]:
-        lines += ["* **Numbers**: the results summary at the end of the chapter, with these full-profile ranges:", "",
-                  "  | metric | expected range | committed value |", "  |---|---|---|"]
+        lines += [
+            "* **Numbers**: the results summary at the end of the chapter, with these full-profile ranges:",
+            "",
+            "  | metric | expected range | committed value |",
+            "  |---|---|---|",
+        ]
         for row in info["summary"]["metrics"]:
             value = "missing" if row["value"] is None else f"{row['value']:.4g}"
-            lines.append(f"  | `{row['name']}` | [{row['expected'][0]:.4g}, {row['expected'][1]:.4g}] | {value} |")
+            lines.append(
+                f"  | `{row['name']}` | [{row['expected'][0]:.4g}, {row['expected'][1]:.4g}] | {value} |"
+            )
     else:
-        lines.append("* **Numbers**: this chapter has no results summary yet (`lu.results_summary`).")
+        lines.append(
+            "* **Numbers**: this chapter has no results summary yet (`lu.results_summary`)."
+        )
     rubric = rubric_points(info)
-    lines += ["", f"**Rubric** ({sum(p for _, p in rubric)} points):", "", "| criterion | points |", "|---|---|"]
+    lines += [
+        "",
+        f"**Rubric** ({sum(p for _, p in rubric)} points):",
+        "",
+        "| criterion | points |",
+        "|---|---|",
+    ]
     lines += [f"| {criterion} | {points} |" for criterion, points in rubric]
     return "\n".join(lines) + "\n"
 
@@ -264,8 +338,11 @@ def _directives() -> tuple[type, type]:
             book_dir = Path(self.env.srcdir)
             self.env.note_dependency(str(book_dir / f"{chapter}.ipynb"))
             container = nodes.container()
-            self.state.nested_parse(StringList(chapter_markdown(chapter, book_dir).splitlines()), self.content_offset,
-                                    container)
+            self.state.nested_parse(
+                StringList(chapter_markdown(chapter, book_dir).splitlines()),
+                self.content_offset,
+                container,
+            )
             return container.children
 
     class OtherChaptersDirective(SphinxDirective):
@@ -281,24 +358,36 @@ def _directives() -> tuple[type, type]:
             for chapter in missing:
                 self.env.note_dependency(str(book_dir / f"{chapter}.ipynb"))
                 title = inventory.chapter_title(_chapter_notebook(chapter, book_dir)) or chapter
-                text += [f"**{title}** (generated: no marking notes written for this chapter yet)", "",
-                         chapter_markdown(chapter, book_dir), ""]
+                text += [
+                    f"**{title}** (generated: no marking notes written for this chapter yet)",
+                    "",
+                    chapter_markdown(chapter, book_dir),
+                    "",
+                ]
             if not missing:
                 text = ["Every chapter of the table of contents has its own section above."]
             container = nodes.container()
-            self.state.nested_parse(StringList("\n".join(text).splitlines()), self.content_offset, container)
+            self.state.nested_parse(
+                StringList("\n".join(text).splitlines()), self.content_offset, container
+            )
             return container.children
 
     return ChapterDirective, OtherChaptersDirective
 
 
-def _unique_scripts(app: Sphinx, pagename: str, templatename: str, context: dict[str, Any], doctree: Any) -> None:
+def _unique_scripts(
+    app: Sphinx, pagename: str, templatename: str, context: dict[str, Any], doctree: Any
+) -> None:
     """Sphinx html-page-context hook: drop repeated scripts, which browsers report as redeclared constants."""
     # sphinx-thebe's configuration is added twice, once through Jupyter Book and once through sphinx-book-theme
     seen, unique = set(), []
     for script in context.get("script_files", []):
-        key = (str(getattr(script, "filename", script) or ""),  # an inline script's filename is None or ''
-               tuple(sorted((k, str(v)) for k, v in getattr(script, "attributes", {}).items())))
+        key = (
+            str(
+                getattr(script, "filename", script) or ""
+            ),  # an inline script's filename is None or ''
+            tuple(sorted((k, str(v)) for k, v in getattr(script, "attributes", {}).items())),
+        )
         if key not in seen:
             seen.add(key)
             unique.append(script)
@@ -312,7 +401,9 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("labbook-other-chapters", other_directive)
     app.connect("config-inited", _configure)
     app.connect("build-finished", _copy_mathjax)
-    app.connect("html-page-context", _unique_scripts, priority=999)  # after the handlers that add scripts
+    app.connect(
+        "html-page-context", _unique_scripts, priority=999
+    )  # after the handlers that add scripts
     return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}
 
 
@@ -322,10 +413,14 @@ def jupyter_book_command() -> list[str]:
     try:
         version = metadata.version("jupyter-book")
     except metadata.PackageNotFoundError:
-        raise BookError("jupyter-book is not installed: `pip install -e \".[book]\"` installs the book's tools.") from None
+        raise BookError(
+            'jupyter-book is not installed: `pip install -e ".[book]"` installs the book\'s tools.'
+        ) from None
     if not version.startswith("1."):
-        raise BookError(f"the book needs Jupyter Book 1 (Sphinx); this environment has jupyter-book {version}. "
-                        "`pip install -e \".[book]\"` installs the right one.")
+        raise BookError(
+            f"the book needs Jupyter Book 1 (Sphinx); this environment has jupyter-book {version}. "
+            '`pip install -e ".[book]"` installs the right one.'
+        )
     return [sys.executable, "-c", "from jupyter_book.cli.main import main; main()"]
 
 
@@ -335,12 +430,22 @@ def build(clean: bool = False, book_dir: Path = BOOK_DIR, quiet: bool = True) ->
     mathjax_dir()
     if clean:
         shutil.rmtree(book_dir / "_build", ignore_errors=True)
-    args = [*command, "build", str(book_dir), "--builder", "html", "--warningiserror", "--keep-going"]
+    args = [
+        *command,
+        "build",
+        str(book_dir),
+        "--builder",
+        "html",
+        "--warningiserror",
+        "--keep-going",
+    ]
     if quiet:
         args.append("--quiet")
     result = subprocess.run(args, cwd=REPO_ROOT, capture_output=True, text=True)
     if result.returncode != 0:
-        log = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + result.stderr).strip().splitlines()  # no colour codes
+        log = (
+            re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + result.stderr).strip().splitlines()
+        )  # no colour codes
         warnings = [line for line in log if "WARNING" in line or "ERROR" in line]
         raise BookError("the book build failed:\n" + "\n".join((warnings or log)[-40:]))
     return book_dir / "_build" / "html"

@@ -13,7 +13,9 @@ from labutils.settings import REPO_ROOT
 
 def _chapters_argument(parser: argparse.ArgumentParser) -> None:
     """Add the optional chapter-prefix arguments shared by several subcommands."""
-    parser.add_argument("chapters", nargs="*", help="chapter name prefixes, e.g. 01 02 (default: every chapter)")
+    parser.add_argument(
+        "chapters", nargs="*", help="chapter name prefixes, e.g. 01 02 (default: every chapter)"
+    )
 
 
 def _shown(path: Path) -> str:
@@ -64,7 +66,9 @@ def cmd_book(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(f"built the book in {time.perf_counter() - started:.0f} s: {html_dir / 'index.html'}")
-    print(f"read it offline: python -m http.server --directory {html_dir.relative_to(REPO_ROOT)} 8000 --bind 127.0.0.1")
+    print(
+        f"read it offline: python -m http.server --directory {html_dir.relative_to(REPO_ROOT)} 8000 --bind 127.0.0.1"
+    )
     return 0
 
 
@@ -77,8 +81,10 @@ def cmd_handout(args: argparse.Namespace) -> int:
     except (course.CourseError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"handout of {len(built['chapters'])} chapters: {_shown(built['folder'])}"
-          + (f" and {_shown(built['zip'])}" if built["zip"] else ""))
+    print(
+        f"handout of {len(built['chapters'])} chapters: {_shown(built['folder'])}"
+        + (f" and {_shown(built['zip'])}" if built["zip"] else "")
+    )
     return 0
 
 
@@ -87,55 +93,105 @@ def cmd_grade(args: argparse.Namespace) -> int:
     from . import course, grading
 
     try:
-        results = grading.grade(args.submitted, args.out, profile=args.profile, jobs=args.jobs,
-                                cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
-                                prefixes=args.chapters or None)
+        results = grading.grade(
+            args.submitted,
+            args.out,
+            profile=args.profile,
+            jobs=args.jobs,
+            cell_timeout=args.cell_timeout,
+            notebook_timeout=args.notebook_timeout,
+            prefixes=args.chapters or None,
+        )
     except course.CourseError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     for r in results:
-        print(f"{r['student']:>16s} {r['chapter']}: {r['status']}, {r['auto_points']:g} of {r['auto_max']:g} "
-              f"autograded points ({r['seconds']:.0f} s)")
-    print(f"{len(results)} submissions -> {_shown(args.out / 'grades.csv')}, {_shown(args.out / 'summary.md')}, "
-          f"{_shown(args.out / 'feedback')}/")
+        print(
+            f"{r['student']:>16s} {r['chapter']}: {r['status']}, {r['auto_points']:g} of {r['auto_max']:g} "
+            f"autograded points ({r['seconds']:.0f} s)"
+        )
+    print(
+        f"{len(results)} submissions -> {_shown(args.out / 'grades.csv')}, {_shown(args.out / 'summary.md')}, "
+        f"{_shown(args.out / 'feedback')}/"
+    )
     return 0
 
 
 def parser() -> argparse.ArgumentParser:
     """Return the command-line parser of `labbook` and its subcommands."""
-    main_parser = argparse.ArgumentParser(prog="labbook", description="The GAN lab book's tools: execute and check the "
-                                          "chapters, build the book, make the student handout, grade a class.")
+    main_parser = argparse.ArgumentParser(
+        prog="labbook",
+        description="The GAN lab book's tools: execute and check the "
+        "chapters, build the book, make the student handout, grade a class.",
+    )
     commands = main_parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    p = commands.add_parser("execute", help="execute chapters in place (full profile: the committed outputs)",
-                            description=cmd_execute.__doc__)
+    p = commands.add_parser(
+        "execute",
+        help="execute chapters in place (full profile: the committed outputs)",
+        description=cmd_execute.__doc__,
+    )
     _chapters_argument(p)
     p.set_defaults(run=cmd_execute)
-    p = commands.add_parser("sync", help="write each chapter's .py cells into its .ipynb, keeping outputs",
-                            description="Write each chapter's .py cells into its .ipynb, keeping unchanged outputs.")
+    p = commands.add_parser(
+        "sync",
+        help="write each chapter's .py cells into its .ipynb, keeping outputs",
+        description="Write each chapter's .py cells into its .ipynb, keeping unchanged outputs.",
+    )
     _chapters_argument(p)
     p.set_defaults(run=cmd_execute)
-    p = commands.add_parser("check", help="check that every .py / .ipynb pair is in sync", description=cmd_check.__doc__)
+    p = commands.add_parser(
+        "check", help="check that every .py / .ipynb pair is in sync", description=cmd_check.__doc__
+    )
     _chapters_argument(p)
     p.set_defaults(run=cmd_check)
-    p = commands.add_parser("book", help="build the rendered book offline", description=cmd_book.__doc__)
-    p.add_argument("--clean", action="store_true", help="remove chapters/_build first (a full rebuild)")
+    p = commands.add_parser(
+        "book", help="build the rendered book offline", description=cmd_book.__doc__
+    )
+    p.add_argument(
+        "--clean", action="store_true", help="remove chapters/_build first (a full rebuild)"
+    )
     p.set_defaults(run=cmd_book)
-    p = commands.add_parser("handout", help="build the student handout (folder and zip) with nbgrader",
-                            description=cmd_handout.__doc__)
+    p = commands.add_parser(
+        "handout",
+        help="build the student handout (folder and zip) with nbgrader",
+        description=cmd_handout.__doc__,
+    )
     _chapters_argument(p)
-    p.add_argument("--out", type=Path, required=True, help="the handout folder (replaced); DIR.zip beside it")
+    p.add_argument(
+        "--out", type=Path, required=True, help="the handout folder (replaced); DIR.zip beside it"
+    )
     p.add_argument("--no-zip", action="store_true", help="write the folder only")
     p.set_defaults(run=cmd_handout)
-    p = commands.add_parser("grade", help="re-execute and grade submissions (nbgrader layout)",
-                            description=cmd_grade.__doc__)
+    p = commands.add_parser(
+        "grade",
+        help="re-execute and grade submissions (nbgrader layout)",
+        description=cmd_grade.__doc__,
+    )
     p.add_argument("submitted", type=Path, help="folder of <student_id>/<chapter>/<chapter>.ipynb")
-    p.add_argument("--out", type=Path, required=True, help="where grades.csv, summary.md and feedback/ go")
-    p.add_argument("--profile", choices=["smoke", "full"], default="smoke",
-                   help="profile of the re-execution (default smoke; full re-measures the metrics)")
-    p.add_argument("--jobs", type=int, default=None, help="submissions graded at once (default: the CPU cores)")
-    p.add_argument("--cell-timeout", type=int, default=300, help="seconds a cell may run (default 300)")
-    p.add_argument("--notebook-timeout", type=int, default=1800, help="seconds a submission may take (default 1800)")
-    p.add_argument("--chapters", nargs="*", default=[], help="grade only chapters starting with these prefixes")
+    p.add_argument(
+        "--out", type=Path, required=True, help="where grades.csv, summary.md and feedback/ go"
+    )
+    p.add_argument(
+        "--profile",
+        choices=["smoke", "full"],
+        default="smoke",
+        help="profile of the re-execution (default smoke; full re-measures the metrics)",
+    )
+    p.add_argument(
+        "--jobs", type=int, default=None, help="submissions graded at once (default: the CPU cores)"
+    )
+    p.add_argument(
+        "--cell-timeout", type=int, default=300, help="seconds a cell may run (default 300)"
+    )
+    p.add_argument(
+        "--notebook-timeout",
+        type=int,
+        default=1800,
+        help="seconds a submission may take (default 1800)",
+    )
+    p.add_argument(
+        "--chapters", nargs="*", default=[], help="grade only chapters starting with these prefixes"
+    )
     p.set_defaults(run=cmd_grade)
     return main_parser
 

@@ -34,9 +34,13 @@ def config(root: Path, cell_timeout: int = 300) -> Config:
     c.CourseDirectory.course_id = COURSE_ID
     c.ClearSolutions.code_stub = {"python": CODE_STUB}
     c.ClearSolutions.text_stub = TEXT_STUB
-    c.Execute.timeout = cell_timeout  # seconds per cell; a cell past it is interrupted and recorded as an error
+    c.Execute.timeout = (
+        cell_timeout  # seconds per cell; a cell past it is interrupted and recorded as an error
+    )
     c.Execute.interrupt_on_timeout = True
-    c.OverwriteCells.add_missing_cells = True  # a deleted test cell comes back (commented out, so it scores 0)
+    c.OverwriteCells.add_missing_cells = (
+        True  # a deleted test cell comes back (commented out, so it scores 0)
+    )
     c.ClearOutput.enabled = True
     return c
 
@@ -77,5 +81,7 @@ def generate(root: Path, chapter: str) -> Path:
     """Run nbgrader's generate_assignment for one chapter; return the released student notebook."""
     result = api(root).generate_assignment(chapter, force=True)
     if not result.get("success"):
-        raise CourseError(f"nbgrader generate_assignment failed for {chapter}:\n{result.get('error') or result.get('log')}")
+        raise CourseError(
+            f"nbgrader generate_assignment failed for {chapter}:\n{result.get('error') or result.get('log')}"
+        )
     return root / "release" / chapter / f"{chapter}.ipynb"

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import tomllib
 from pathlib import Path
 
 import jupytext
 import nbformat
+import tomllib
 from nbformat import NotebookNode
 
 from labutils.settings import REPO_ROOT
@@ -27,7 +27,9 @@ from labutils.settings import REPO_ROOT
 from . import chapters, course, inventory
 
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
-PAIRED_METADATA = "tags,labbook,nbgrader,editable,deletable,-all"  # what the .py twin keeps of each cell
+PAIRED_METADATA = (
+    "tags,labbook,nbgrader,editable,deletable,-all"  # what the .py twin keeps of each cell
+)
 
 STUDENT_README = """\
 # The GAN lab book: student handout
@@ -82,28 +84,40 @@ def student_pyproject() -> str:
     """Return the handout's pyproject.toml: the labutils package with the book's own dependency ranges."""
     project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
     dependencies = "".join(f'    "{d}",\n' for d in project["dependencies"])
-    return (f'[build-system]\nrequires = ["setuptools>=68"]\nbuild-backend = "setuptools.build_meta"\n\n'
-            f'[project]\nname = "gan-labbook-student"\nversion = "{project["version"]}"\n'
-            f'description = "The GAN lab book, student handout: labutils and the chapters."\n'
-            f'requires-python = "{project["requires-python"]}"\ndependencies = [\n{dependencies}]\n\n'
-            '[tool.setuptools]\npackages = ["labutils"]\n')
+    return (
+        f'[build-system]\nrequires = ["setuptools>=68"]\nbuild-backend = "setuptools.build_meta"\n\n'
+        f'[project]\nname = "gan-labbook-student"\nversion = "{project["version"]}"\n'
+        f'description = "The GAN lab book, student handout: labutils and the chapters."\n'
+        f'requires-python = "{project["requires-python"]}"\ndependencies = [\n{dependencies}]\n\n'
+        '[tool.setuptools]\npackages = ["labutils"]\n'
+    )
 
 
 def student_environment() -> str:
     """Return the handout's environment.yml (conda): the same dependencies as its pyproject.toml."""
     project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
-    conda = "".join(f"  - {d.replace('torch>', 'pytorch>', 1) if d.startswith('torch>') else d}\n"
-                    for d in project["dependencies"])
-    return (f"name: gan-labbook-student\nchannels:\n  - conda-forge\ndependencies:\n"
-            f"  - python{project['requires-python']}\n  - pip\n{conda}  - pip:\n      - -e .\n")
+    conda = "".join(
+        f"  - {d.replace('torch>', 'pytorch>', 1) if d.startswith('torch>') else d}\n"
+        for d in project["dependencies"]
+    )
+    return (
+        f"name: gan-labbook-student\nchannels:\n  - conda-forge\ndependencies:\n"
+        f"  - python{project['requires-python']}\n  - pip\n{conda}  - pip:\n      - -e .\n"
+    )
 
 
 def write_pair(notebook: NotebookNode, out_dir: Path, name: str) -> list[Path]:
     """Write a student notebook as NAME.ipynb and its py:percent twin NAME.py; return both paths."""
-    notebook.metadata["jupytext"] = {"formats": "ipynb,py:percent", "notebook_metadata_filter": "kernelspec,jupytext",
-                                     "cell_metadata_filter": PAIRED_METADATA}
-    notebook.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python",
-                                       "name": "python3"}
+    notebook.metadata["jupytext"] = {
+        "formats": "ipynb,py:percent",
+        "notebook_metadata_filter": "kernelspec,jupytext",
+        "cell_metadata_filter": PAIRED_METADATA,
+    }
+    notebook.metadata["kernelspec"] = {
+        "display_name": "Python 3 (ipykernel)",
+        "language": "python",
+        "name": "python3",
+    }
     ipynb, py = out_dir / f"{name}.ipynb", out_dir / f"{name}.py"
     nbformat.write(notebook, ipynb)
     jupytext.write(notebook, py, fmt="py:percent")
@@ -127,15 +141,25 @@ def build(out: Path, prefixes: list[str] | None = None, zip_it: bool = True) -> 
             notebook = nbformat.read(released, as_version=4)
             notebook.metadata["labbook"] = {"edition": "student", "chapter": name}
             write_pair(notebook, out / "chapters", name)
-    shutil.copytree(REPO_ROOT / "labutils", out / "labutils", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(
+        REPO_ROOT / "labutils",
+        out / "labutils",
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+    )
     (out / "pyproject.toml").write_text(student_pyproject())
     (out / "environment.yml").write_text(student_environment())
-    (out / "jupytext.toml").write_text(f'formats = "ipynb,py:percent"\nnotebook_metadata_filter = "-all"\n'
-                                       f'cell_metadata_filter = "{PAIRED_METADATA}"\n')
+    (out / "jupytext.toml").write_text(
+        f'formats = "ipynb,py:percent"\nnotebook_metadata_filter = "-all"\n'
+        f'cell_metadata_filter = "{PAIRED_METADATA}"\n'
+    )
     (out / "README.md").write_text(STUDENT_README.format(chapters=", ".join(names)))
     (out / "data").mkdir()
     (out / "data" / "README.md").write_text(DATA_README)
-    archive = Path(shutil.make_archive(str(out), "zip", root_dir=out.parent, base_dir=out.name)) if zip_it else None
+    archive = (
+        Path(shutil.make_archive(str(out), "zip", root_dir=out.parent, base_dir=out.name))
+        if zip_it
+        else None
+    )
     return {"folder": out, "zip": archive, "chapters": names}
 
 
@@ -148,7 +172,12 @@ def forbidden_texts(notebook: NotebookNode) -> list[str]:
         elif cell.cell_type == "code":
             inside = False
             for line in cell.source.splitlines():
-                if line.strip() in (inventory.BEGIN_SOLUTION, inventory.END_SOLUTION, HIDDEN_BEGIN, HIDDEN_END):
+                if line.strip() in (
+                    inventory.BEGIN_SOLUTION,
+                    inventory.END_SOLUTION,
+                    HIDDEN_BEGIN,
+                    HIDDEN_END,
+                ):
                     inside = line.strip() in (inventory.BEGIN_SOLUTION, HIDDEN_BEGIN)
                 elif inside and line.strip():
                     texts.append(line.strip())

@@ -18,12 +18,14 @@ from typing import Any
 import nbformat
 from nbformat import NotebookNode
 
+from labutils.summary import SUMMARY_KEY  # noqa: F401  (defined where the summary is displayed)
+
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
 END_SOLUTION = "### END SOLUTION"
 SOLUTION_TAG = "solution"
 ANSWER_TAG = "answer"
 ANSWER_PROMPT = "**Your answer:**"
-from labutils.summary import SUMMARY_KEY  # noqa: F401  (defined where the summary is displayed)
+
 FIGURE_MIME_TYPES = ("image/png", "image/svg+xml", "image/jpeg")
 
 SETUP_CALL = re.compile(r"""lu\.setup\(\s*["'](\d\d_[A-Za-z0-9_]+)["']""")
@@ -33,7 +35,9 @@ QUESTION_NAME = re.compile(r"\*\*(Q\d+)\.?\*\*")
 LEADING_BOLD = re.compile(r"^\s*\*\*([^*]+?)[.:]?\*\*")
 HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*$", re.M)
 STATUS_LINE = re.compile(r"^\[(pass|fail|not done)\] ([^:\n]+):", re.M)
-STUB_LINE = re.compile(r"""raise NotImplementedError\((?:["']not implemented yet: exercise (\d+)["'])?\)""")
+STUB_LINE = re.compile(
+    r"""raise NotImplementedError\((?:["']not implemented yet: exercise (\d+)["'])?\)"""
+)
 
 
 class NotAChapterError(ValueError):
@@ -46,11 +50,15 @@ def read_notebook(path: str | Path) -> NotebookNode:
     if not path.exists():
         raise NotAChapterError(f"{path}: no such notebook.")
     if path.suffix != ".ipynb":
-        raise NotAChapterError(f"{path}: expected a Jupyter notebook (.ipynb), got a {path.suffix or 'file without suffix'}.")
+        raise NotAChapterError(
+            f"{path}: expected a Jupyter notebook (.ipynb), got a {path.suffix or 'file without suffix'}."
+        )
     try:
         return nbformat.read(path, as_version=4)
     except Exception as err:  # nbformat raises several types for broken files
-        raise NotAChapterError(f"{path}: cannot be read as a Jupyter notebook ({type(err).__name__}: {err}).") from None
+        raise NotAChapterError(
+            f"{path}: cannot be read as a Jupyter notebook ({type(err).__name__}: {err})."
+        ) from None
 
 
 def chapter_id(notebook: NotebookNode) -> str | None:
@@ -65,14 +73,18 @@ def require_chapter(notebook: NotebookNode, path: str | Path) -> str:
     """Return the chapter name, or raise NotAChapterError when the notebook is not a lab book chapter."""
     chapter = chapter_id(notebook)
     if chapter is None:
-        raise NotAChapterError(f"{path}: not a GAN lab book chapter (no `lu.setup(\"NN_topic\")` call in any code cell).")
+        raise NotAChapterError(
+            f'{path}: not a GAN lab book chapter (no `lu.setup("NN_topic")` call in any code cell).'
+        )
     return chapter
 
 
 def chapter_title(notebook: NotebookNode) -> str:
     """Return the text of the notebook's first level-1 heading ('' when there is none)."""
     for cell in notebook.cells:
-        if cell.cell_type == "markdown" and (match := re.search(r"^#\s+(.+?)\s*$", cell.source, re.M)):
+        if cell.cell_type == "markdown" and (
+            match := re.search(r"^#\s+(.+?)\s*$", cell.source, re.M)
+        ):
             return match.group(1)
     return ""
 
@@ -85,7 +97,10 @@ def tags(cell: NotebookNode) -> list[str]:
 def is_exercise_cell(cell: NotebookNode) -> bool:
     """True for a code cell holding an exercise: a solution block, a student stub or a checker call."""
     return cell.cell_type == "code" and bool(
-        BEGIN_SOLUTION in cell.source or STUB_LINE.search(cell.source) or CHECK_CALL.search(cell.source))
+        BEGIN_SOLUTION in cell.source
+        or STUB_LINE.search(cell.source)
+        or CHECK_CALL.search(cell.source)
+    )
 
 
 def is_answer_cell(cell: NotebookNode) -> bool:
@@ -148,7 +163,11 @@ def is_answered(cell: NotebookNode) -> bool:
 
 def checker_statuses(cell: NotebookNode) -> list[tuple[str, str]]:
     """Return the (status, checker name) lines a checker printed in the cell's outputs: pass, fail or not done."""
-    text = "".join(output.get("text", "") for output in cell.get("outputs", []) if output.get("output_type") == "stream")
+    text = "".join(
+        output.get("text", "")
+        for output in cell.get("outputs", [])
+        if output.get("output_type") == "stream"
+    )
     return STATUS_LINE.findall(text)
 
 
@@ -201,7 +220,10 @@ def executed_profile(notebook: NotebookNode) -> str | None:
     """Return the profile the notebook ran in, read from the banner of lu.setup ('full', 'smoke'), or None."""
     for cell in notebook.cells:
         for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
-            match = re.search(r"profile\s+:\s+(\w+)", output.get("text", "") if output.get("output_type") == "stream" else "")
+            match = re.search(
+                r"profile\s+:\s+(\w+)",
+                output.get("text", "") if output.get("output_type") == "stream" else "",
+            )
             if match:
                 return match.group(1)
     return None
@@ -214,17 +236,49 @@ def inventory(notebook: NotebookNode) -> dict[str, Any]:
     exercises = []
     for index, number in numbers.items():
         statuses = checker_statuses(cells[index])
-        exercises.append({"number": number, "label": f"Exercise {number}", "cell": index,
-                          "checkers": CHECK_CALL.findall(cells[index].source), "statuses": statuses,
-                          "error": error_output(cells[index]), "executed": cells[index].get("execution_count") is not None})
-    open_exercises = sorted({int(m.group(1)) for cell in cells if cell.cell_type == "markdown"
-                             for m in EXERCISE_NAME.finditer(cell.source) if m.group(2)})
-    answers = [{"label": question_label(cells, index), "cell": index, "answered": is_answered(cell)}
-               for index, cell in enumerate(cells) if is_answer_cell(cell)]
-    figures = [{"cell": index, "section": section_of(cells, index), "count": figure_count(cell),
-                "source": normalised(cell.source)}
-               for index, cell in enumerate(cells) if cell.cell_type == "code" and figure_count(cell)]
-    return {"chapter": chapter_id(notebook), "title": chapter_title(notebook), "exercises": exercises,
-            "open_exercises": open_exercises, "answers": answers, "figures": figures,
-            "summary": summary_output(notebook), "profile": executed_profile(notebook),
-            "errors": [(index, err) for index, cell in enumerate(cells) if (err := error_output(cell))]}
+        exercises.append(
+            {
+                "number": number,
+                "label": f"Exercise {number}",
+                "cell": index,
+                "checkers": CHECK_CALL.findall(cells[index].source),
+                "statuses": statuses,
+                "error": error_output(cells[index]),
+                "executed": cells[index].get("execution_count") is not None,
+            }
+        )
+    open_exercises = sorted(
+        {
+            int(m.group(1))
+            for cell in cells
+            if cell.cell_type == "markdown"
+            for m in EXERCISE_NAME.finditer(cell.source)
+            if m.group(2)
+        }
+    )
+    answers = [
+        {"label": question_label(cells, index), "cell": index, "answered": is_answered(cell)}
+        for index, cell in enumerate(cells)
+        if is_answer_cell(cell)
+    ]
+    figures = [
+        {
+            "cell": index,
+            "section": section_of(cells, index),
+            "count": figure_count(cell),
+            "source": normalised(cell.source),
+        }
+        for index, cell in enumerate(cells)
+        if cell.cell_type == "code" and figure_count(cell)
+    ]
+    return {
+        "chapter": chapter_id(notebook),
+        "title": chapter_title(notebook),
+        "exercises": exercises,
+        "open_exercises": open_exercises,
+        "answers": answers,
+        "figures": figures,
+        "summary": summary_output(notebook),
+        "profile": executed_profile(notebook),
+        "errors": [(index, err) for index, cell in enumerate(cells) if (err := error_output(cell))],
+    }

@@ -1,8 +1,8 @@
 """The book's main job: sync each chapter's .ipynb from its .py source and execute it, refreshing the outputs.
 
-    labbook execute            # every chapter, full profile (the committed outputs)
-    labbook execute 02         # chapters whose name starts with 02
-    labbook check              # fail if a .py / .ipynb pair is out of sync
+labbook execute            # every chapter, full profile (the committed outputs)
+labbook execute 02         # chapters whose name starts with 02
+labbook check              # fail if a .py / .ipynb pair is out of sync
 """
 
 from __future__ import annotations
@@ -17,9 +17,7 @@ from pathlib import Path
 import jupytext
 import nbformat
 
-
 from .chapters import chapter_sources  # noqa: F401  (the toc decides what a chapter is)
-
 
 
 def cell_sources(path: Path) -> list[tuple[str, str]]:
@@ -53,8 +51,14 @@ def sync(source: Path) -> Path:
     notebook = jupytext.read(source)
     if twin.exists():
         previous = nbformat.read(twin, as_version=4)
-        notebook = jupytext.combine.combine_inputs_with_outputs(notebook, previous, fmt="py:percent")
-    notebook.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+        notebook = jupytext.combine.combine_inputs_with_outputs(
+            notebook, previous, fmt="py:percent"
+        )
+    notebook.metadata["kernelspec"] = {
+        "display_name": "Python 3 (ipykernel)",
+        "language": "python",
+        "name": "python3",
+    }
     notebook.metadata["jupytext"] = {"formats": "ipynb,py:percent"}
     nbformat.write(notebook, twin)
     return twin
@@ -66,8 +70,10 @@ def slowest_cells(notebook: nbformat.NotebookNode, n: int = 5) -> list[tuple[flo
     for index, cell in enumerate(notebook.cells):
         stamps = cell.get("metadata", {}).get("execution", {})
         if "iopub.execute_input" in stamps and "shell.execute_reply" in stamps:
-            begin, end = (datetime.fromisoformat(stamps[k].replace("Z", "+00:00"))
-                          for k in ("iopub.execute_input", "shell.execute_reply"))
+            begin, end = (
+                datetime.fromisoformat(stamps[k].replace("Z", "+00:00"))
+                for k in ("iopub.execute_input", "shell.execute_reply")
+            )
             times.append(((end - begin).total_seconds(), index))
     return sorted(times, reverse=True)[:n]
 
@@ -77,16 +83,28 @@ def execute(notebook_path: Path, timeout_s: int = 3600) -> float:
     from nbclient import NotebookClient
 
     notebook = nbformat.read(notebook_path, as_version=4)
-    client = NotebookClient(notebook, timeout=timeout_s, kernel_name="python3", record_timing=True,
-                            resources={"metadata": {"path": str(notebook_path.parent)}})
+    client = NotebookClient(
+        notebook,
+        timeout=timeout_s,
+        kernel_name="python3",
+        record_timing=True,
+        resources={"metadata": {"path": str(notebook_path.parent)}},
+    )
     started = time.perf_counter()
     client.execute()
     seconds = time.perf_counter() - started
-    print("  slowest cells: " + ", ".join(f"{s:.1f} s (cell {i})" for s, i in slowest_cells(notebook)))
+    print(
+        "  slowest cells: " + ", ".join(f"{s:.1f} s (cell {i})" for s, i in slowest_cells(notebook))
+    )
     for cell in notebook.cells:  # keep the committed notebooks lean and their diffs readable
         cell.metadata.pop("execution", None)
-    notebook.metadata.setdefault("labbook", {}).update({"executed_source_sha256": hashlib.sha256(json.dumps(
-        [(c.cell_type, c.source.strip()) for c in notebook.cells]).encode()).hexdigest(),
-        "profile": os.environ.get("LABBOOK_PROFILE", "full")})  # other keys (e.g. the edition) are kept
+    notebook.metadata.setdefault("labbook", {}).update(
+        {
+            "executed_source_sha256": hashlib.sha256(
+                json.dumps([(c.cell_type, c.source.strip()) for c in notebook.cells]).encode()
+            ).hexdigest(),
+            "profile": os.environ.get("LABBOOK_PROFILE", "full"),
+        }
+    )  # other keys (e.g. the edition) are kept
     nbformat.write(notebook, notebook_path)
     return seconds

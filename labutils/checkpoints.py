@@ -33,7 +33,9 @@ from tqdm.auto import tqdm
 from .settings import Settings, current
 
 FORMAT_VERSION = 1
-_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")  # memory addresses in default reprs differ between kernels
+_ADDRESS = re.compile(
+    r" at 0x[0-9a-fA-F]+"
+)  # memory addresses in default reprs differ between kernels
 
 
 @dataclass
@@ -67,9 +69,13 @@ def _source(obj: Any) -> str:
         return inspect.getsource(obj)
     except (OSError, TypeError):
         if inspect.isclass(obj):
-            parts = [f"class {obj.__qualname__}({', '.join(b.__qualname__ for b in obj.__bases__)})"]
+            parts = [
+                f"class {obj.__qualname__}({', '.join(b.__qualname__ for b in obj.__bases__)})"
+            ]
             for attr, value in sorted(vars(obj).items()):
-                value = value.fget if isinstance(value, property) else getattr(value, "__func__", value)
+                value = (
+                    value.fget if isinstance(value, property) else getattr(value, "__func__", value)
+                )
                 if inspect.isfunction(value):
                     parts.append(_source(value))
                 elif not attr.startswith("__"):
@@ -91,13 +97,34 @@ def _jsonable(value: Any) -> Any:
     return repr(value)
 
 
-def settings_key(settings: Settings, name: str, config: dict, state: dict, total_steps: int,
-                 code: Sequence[Any] = ()) -> str:
+def settings_key(
+    settings: Settings,
+    name: str,
+    config: dict,
+    state: dict,
+    total_steps: int,
+    code: Sequence[Any] = (),
+) -> str:
     """Return the hash of everything that changes a run's result: profile, config, seed, code, library versions."""
-    modules = {k: (repr(v), [_source(t) for t in sorted({type(m) for m in v.modules()}, key=lambda t: t.__qualname__)])
-               for k, v in state.items() if isinstance(v, torch.nn.Module)}  # every submodule class's source
-    others = {k: [type(v).__qualname__, _jsonable(getattr(v, "defaults", None))]  # optimisers: lr, betas...
-              for k, v in state.items() if not isinstance(v, torch.nn.Module)}
+    modules = {
+        k: (
+            repr(v),
+            [
+                _source(t)
+                for t in sorted({type(m) for m in v.modules()}, key=lambda t: t.__qualname__)
+            ],
+        )
+        for k, v in state.items()
+        if isinstance(v, torch.nn.Module)
+    }  # every submodule class's source
+    others = {
+        k: [
+            type(v).__qualname__,
+            _jsonable(getattr(v, "defaults", None)),
+        ]  # optimisers: lr, betas...
+        for k, v in state.items()
+        if not isinstance(v, torch.nn.Module)
+    }
     payload = {
         "format": FORMAT_VERSION,
         "chapter": settings.chapter,
@@ -115,14 +142,16 @@ def settings_key(settings: Settings, name: str, config: dict, state: dict, total
 
 
 def _rng_states() -> dict[str, Any]:
-    """Capture every random state (Python, NumPy, torch CPU and CUDA) in a form torch.load(weights_only=True) accepts."""
+    """Capture every random state (Python, NumPy, torch CPU and CUDA) as torch.load(weights_only=True) accepts."""
     np_state = np.random.get_state()
     states = {
         "python": random.getstate(),
         "numpy": (np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]),
         "torch": torch.get_rng_state(),
     }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():  # never initialise CUDA on a CPU run
+    if (
+        torch.cuda.is_available() and torch.cuda.is_initialized()
+    ):  # never initialise CUDA on a CPU run
         states["cuda"] = torch.cuda.get_rng_state_all()
     return states
 
@@ -134,7 +163,11 @@ def _set_rng_states(states: dict[str, Any]) -> None:
     kind, keys, *rest = states["numpy"]
     np.random.set_state((kind, keys.numpy().astype(np.uint32), *rest))
     torch.set_rng_state(states["torch"])
-    if "cuda" in states and torch.cuda.is_available() and len(states["cuda"]) == torch.cuda.device_count():
+    if (
+        "cuda" in states
+        and torch.cuda.is_available()
+        and len(states["cuda"]) == torch.cuda.device_count()
+    ):
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
@@ -182,7 +215,11 @@ def _load(run: TrainingRun) -> str | None:
     backup = {k: copy.deepcopy(v.state_dict()) for k, v in run.state.items()}
     try:
         step, history = int(payload["step"]), defaultdict(list, payload["history"])
-        trained = (float(payload["trained_seconds"]), str(payload["trained_on"]), str(payload["trained_at"]))
+        trained = (
+            float(payload["trained_seconds"]),
+            str(payload["trained_on"]),
+            str(payload["trained_at"]),
+        )
         for k, obj in run.state.items():
             obj.load_state_dict(payload["state"][k])
         _set_rng_states(payload["rng"])
@@ -195,43 +232,77 @@ def _load(run: TrainingRun) -> str | None:
     return None
 
 
-def start_run(name: str, config: dict, state: dict[str, Any], total_steps: int, code: Sequence[Any] = (),
-              every_s: float = 60.0, settings: Settings | None = None) -> TrainingRun:
+def start_run(
+    name: str,
+    config: dict,
+    state: dict[str, Any],
+    total_steps: int,
+    code: Sequence[Any] = (),
+    every_s: float = 60.0,
+    settings: Settings | None = None,
+) -> TrainingRun:
     """Open a training run: load it if it finished before, resume it if it was interrupted, else start it."""
     settings = settings or current()
     if total_steps < 0:
         raise ValueError(f"start_run: total_steps must be >= 0, got {total_steps}.")
-    bad = [k for k, v in state.items() if not (hasattr(v, "state_dict") and hasattr(v, "load_state_dict"))]
+    bad = [
+        k
+        for k, v in state.items()
+        if not (hasattr(v, "state_dict") and hasattr(v, "load_state_dict"))
+    ]
     if bad:
-        raise TypeError(f"start_run: state entries {bad} have no state_dict/load_state_dict; pass models, "
-                        "optimisers and schedulers only.")
+        raise TypeError(
+            f"start_run: state entries {bad} have no state_dict/load_state_dict; pass models, "
+            "optimisers and schedulers only."
+        )
     key = settings_key(settings, name, config, state, total_steps, code)
     slug = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") or "run"
     path = settings.checkpoint_dir / settings.chapter / f"{slug}-{key[:16]}.pt"
-    run = TrainingRun(name=name, path=path, key=key, state=state, total_steps=total_steps, every_s=every_s,
-                      trained_on=str(settings.device))
-    where = path.relative_to(settings.checkpoint_dir) if path.is_relative_to(settings.checkpoint_dir) else path
+    run = TrainingRun(
+        name=name,
+        path=path,
+        key=key,
+        state=state,
+        total_steps=total_steps,
+        every_s=every_s,
+        trained_on=str(settings.device),
+    )
+    where = (
+        path.relative_to(settings.checkpoint_dir)
+        if path.is_relative_to(settings.checkpoint_dir)
+        else path
+    )
     if settings.retrain:
-        print(f"[checkpoint] {name}: LABBOOK_RETRAIN=1, training from scratch ({total_steps} steps).")
+        print(
+            f"[checkpoint] {name}: LABBOOK_RETRAIN=1, training from scratch ({total_steps} steps)."
+        )
     elif path.exists():
         problem = _load(run)
         if problem is None and run.finished:
             run.status = "loaded"
-            print(f"[checkpoint] {name}: loaded {where} instead of training: {run.step} steps trained "
-                  f"{run.trained_at} on {run.trained_on} in {run.trained_seconds:.1f} s.")
+            print(
+                f"[checkpoint] {name}: loaded {where} instead of training: {run.step} steps trained "
+                f"{run.trained_at} on {run.trained_on} in {run.trained_seconds:.1f} s."
+            )
         elif problem is None:
             run.status = "resumed"
-            print(f"[checkpoint] {name}: resuming an interrupted run at step {run.step} of {total_steps} "
-                  f"(checkpoint of {run.trained_at}).")
+            print(
+                f"[checkpoint] {name}: resuming an interrupted run at step {run.step} of {total_steps} "
+                f"(checkpoint of {run.trained_at})."
+            )
         else:
             print(f"[checkpoint] {name}: ignoring {where}: {problem}; training from scratch.")
     else:
-        print(f"[checkpoint] {name}: no checkpoint for these settings yet; training {total_steps} steps "
-              f"(saved every {every_s:.0f} s to {where}).")
+        print(
+            f"[checkpoint] {name}: no checkpoint for these settings yet; training {total_steps} steps "
+            f"(saved every {every_s:.0f} s to {where})."
+        )
     if not run.finished:
         run.trained_on = str(settings.device)
     run.record = {"name": name, "status": run.status, "summary": ""}
-    settings.runs[:] = [r for r in settings.runs if r["name"] != name]  # a cell run again replaces its entry
+    settings.runs[:] = [
+        r for r in settings.runs if r["name"] != name
+    ]  # a cell run again replaces its entry
     settings.runs.append(run.record)
     _summarise(run)
     return run
@@ -240,16 +311,23 @@ def start_run(name: str, config: dict, state: dict[str, Any], total_steps: int, 
 def _summarise(run: TrainingRun) -> None:
     """Update the line that the run record prints for this run."""
     run.record["status"] = run.status
-    run.record["summary"] = (f"{run.step}/{run.total_steps} steps, {run.trained_seconds:.1f} s of training "
-                             f"on {run.trained_on}, saved {run.trained_at or 'not yet'}")
+    run.record["summary"] = (
+        f"{run.step}/{run.total_steps} steps, {run.trained_seconds:.1f} s of training "
+        f"on {run.trained_on}, saved {run.trained_at or 'not yet'}"
+    )
 
 
 def training_steps(run: TrainingRun, desc: str | None = None) -> Iterator[int]:
     """Yield the step numbers still to train, with a progress bar; checkpoint every `every_s` seconds and at the end."""
     if run.finished:
         return
-    bar = tqdm(range(run.step, run.total_steps), initial=run.step, total=run.total_steps, desc=desc or run.name,
-               mininterval=0.5)
+    bar = tqdm(
+        range(run.step, run.total_steps),
+        initial=run.step,
+        total=run.total_steps,
+        desc=desc or run.name,
+        mininterval=0.5,
+    )
     for step in bar:
         started = time.perf_counter()
         yield step
@@ -258,4 +336,3 @@ def training_steps(run: TrainingRun, desc: str | None = None) -> Iterator[int]:
         if run.finished or time.perf_counter() - run.last_save >= run.every_s:
             save(run)
     _summarise(run)
-

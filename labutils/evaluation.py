@@ -24,7 +24,11 @@ from .settings import get_data_dir
 CLASSIFIER_VERSION = 1
 # Training recipe per domain (epochs over the training set) and the test accuracy each classifier must reach.
 EPOCHS = {"mnist": 3, "fashion": 4, "usps": 12}
-MAX_SHIFT = {"mnist": 2, "fashion": 1, "usps": 1}  # random translations (pixels) during training, for robustness
+MAX_SHIFT = {
+    "mnist": 2,
+    "fashion": 1,
+    "usps": 1,
+}  # random translations (pixels) during training, for robustness
 MIN_ACCURACY = {"mnist": 0.99, "fashion": 0.90, "usps": 0.96}
 COVERED_SHARE = 0.05  # a class counts as covered when it receives at least 5% of the samples (half its fair share)
 
@@ -35,9 +39,17 @@ class DomainClassifier(nn.Module):
     def __init__(self, size: int):
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Flatten(), nn.Linear(32 * (size // 4) ** 2, 128), nn.ReLU(),
+            nn.Conv2d(1, 16, 3, padding=1),
+            nn.BatchNorm2d(16),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, padding=1),
+            nn.BatchNorm2d(32),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(32 * (size // 4) ** 2, 128),
+            nn.ReLU(),
         )
         self.head = nn.Sequential(nn.Dropout(0.3), nn.Linear(128, 10))
 
@@ -53,25 +65,36 @@ def _check_images(images: torch.Tensor, domain: str) -> None:
     if not isinstance(images, torch.Tensor):
         raise ValueError(f"expected a torch tensor of images, got {type(images).__name__}.")
     if images.ndim != 4 or tuple(images.shape[1:]) != (1, size, size):
-        raise ValueError(f"{domain} images must have shape (N, 1, {size}, {size}), got {tuple(images.shape)}"
-                         + (" (add the channel axis with images.unsqueeze(1))" if images.ndim == 3 else "") + ".")
+        raise ValueError(
+            f"{domain} images must have shape (N, 1, {size}, {size}), got {tuple(images.shape)}"
+            + (" (add the channel axis with images.unsqueeze(1))" if images.ndim == 3 else "")
+            + "."
+        )
     if len(images) == 0:
         raise ValueError("no images to evaluate.")
     if images.dtype == torch.uint8:
-        raise ValueError("images must be floats in [-1, 1], got uint8: convert with images.float() / 127.5 - 1.")
+        raise ValueError(
+            "images must be floats in [-1, 1], got uint8: convert with images.float() / 127.5 - 1."
+        )
     if not torch.isfinite(images).all():
         raise ValueError("the images contain NaN or infinity: the generator diverged.")
     low, high = images.min().item(), images.max().item()
     if low < -1.01 or high > 1.01:
-        raise ValueError(f"images must lie in [-1, 1] (a tanh output), got values in [{low:.2f}, {high:.2f}].")
+        raise ValueError(
+            f"images must lie in [-1, 1] (a tanh output), got values in [{low:.2f}, {high:.2f}]."
+        )
 
 
-def _train_classifier(domain: str, device: torch.device, data_dir: Path) -> tuple[DomainClassifier, float, float]:
+def _train_classifier(
+    domain: str, device: torch.device, data_dir: Path
+) -> tuple[DomainClassifier, float, float]:
     """Train the domain's classifier with a fixed seed; return it, its test accuracy and the seconds it took."""
     x_train, y_train = load_dataset(domain, train=True, device=device, data_dir=data_dir)
     x_test, y_test = load_dataset(domain, train=False, device=device, data_dir=data_dir)
     started = time.perf_counter()
-    with torch.random.fork_rng(devices=range(torch.cuda.device_count())):  # leave the notebook's random state alone
+    with torch.random.fork_rng(
+        devices=range(torch.cuda.device_count())
+    ):  # leave the notebook's random state alone
         torch.manual_seed(1234)
         model = DomainClassifier(IMAGE_SIZE[domain]).to(device)
         optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
@@ -97,20 +120,30 @@ def _train_classifier(domain: str, device: torch.device, data_dir: Path) -> tupl
 def predict(model: DomainClassifier, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """Return the class probabilities (N, 10) of images, computed in batches."""
     device = next(model.parameters()).device
-    return torch.cat([F.softmax(model(images[i:i + batch_size].to(device)), dim=1).cpu()
-                      for i in range(0, len(images), batch_size)])
+    return torch.cat(
+        [
+            F.softmax(model(images[i : i + batch_size].to(device)), dim=1).cpu()
+            for i in range(0, len(images), batch_size)
+        ]
+    )
 
 
 @torch.no_grad()
 def features(model: DomainClassifier, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """Return the penultimate features (N, 128) of images, computed in batches."""
     device = next(model.parameters()).device
-    return torch.cat([model.features(images[i:i + batch_size].to(device)).cpu()
-                      for i in range(0, len(images), batch_size)])
+    return torch.cat(
+        [
+            model.features(images[i : i + batch_size].to(device)).cpu()
+            for i in range(0, len(images), batch_size)
+        ]
+    )
 
 
 @lru_cache(maxsize=6)
-def get_classifier(domain: str, device: str = "cpu", data_dir: str | None = None) -> DomainClassifier:
+def get_classifier(
+    domain: str, device: str = "cpu", data_dir: str | None = None
+) -> DomainClassifier:
     """Return the domain's trained classifier (eval mode), loading it from the data directory or training it once."""
     if domain not in EPOCHS:
         raise ValueError(f"unknown domain {domain!r}: choose one of {', '.join(EPOCHS)}.")
@@ -123,17 +156,30 @@ def get_classifier(domain: str, device: str = "cpu", data_dir: str | None = None
             model.load_state_dict(saved["state"])
             return model.to(device).eval()
         except Exception as err:
-            print(f"[evaluation] {path} is unreadable ({type(err).__name__}); training the {domain} classifier again.")
-    print(f"[evaluation] training the {domain} classifier once ({EPOCHS[domain]} epochs); it is cached in {path.parent}")
+            print(
+                f"[evaluation] {path} is unreadable ({type(err).__name__}); training the {domain} classifier again."
+            )
+    print(
+        f"[evaluation] training the {domain} classifier once ({EPOCHS[domain]} epochs); it is cached in {path.parent}"
+    )
     model, accuracy, seconds = _train_classifier(domain, torch.device(device), folder)
     print(f"[evaluation] {domain} classifier: test accuracy {accuracy:.2%} in {seconds:.0f} s")
     if accuracy < MIN_ACCURACY[domain]:
-        raise RuntimeError(f"the {domain} classifier reached only {accuracy:.2%} test accuracy (< "
-                           f"{MIN_ACCURACY[domain]:.0%}); the data in {folder} may be wrong or a stand-in.")
+        raise RuntimeError(
+            f"the {domain} classifier reached only {accuracy:.2%} test accuracy (< "
+            f"{MIN_ACCURACY[domain]:.0%}); the data in {folder} may be wrong or a stand-in."
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
-    torch.save({"state": model.cpu().state_dict(), "test_accuracy": accuracy, "seconds": seconds,
-                "torch": str(torch.__version__)}, tmp)
+    torch.save(
+        {
+            "state": model.cpu().state_dict(),
+            "test_accuracy": accuracy,
+            "seconds": seconds,
+            "torch": str(torch.__version__),
+        },
+        tmp,
+    )
     tmp.replace(path)
     return model.to(device).eval()
 
@@ -142,19 +188,25 @@ def frechet_distance(features_a: torch.Tensor, features_b: torch.Tensor) -> floa
     """Return the Fréchet distance between Gaussians fitted to two feature sets (N, d): the FID formula."""
     a, b = np.asarray(features_a, dtype=np.float64), np.asarray(features_b, dtype=np.float64)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
-        raise ValueError(f"feature sets must be (N, d) with the same d, got {a.shape} and {b.shape}.")
+        raise ValueError(
+            f"feature sets must be (N, d) with the same d, got {a.shape} and {b.shape}."
+        )
     if min(len(a), len(b)) < 2:
         raise ValueError("the Fréchet distance needs at least 2 samples in each set.")
     mu_a, mu_b = a.mean(0), b.mean(0)
     cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    with warnings.catch_warnings():  # a collapsed sample set has a singular covariance: regularise instead
+    with (
+        warnings.catch_warnings()
+    ):  # a collapsed sample set has a singular covariance: regularise instead
         warnings.simplefilter("ignore", linalg.LinAlgWarning)
         covmean = linalg.sqrtm(cov_a @ cov_b)
         if not np.isfinite(covmean).all() or np.abs(covmean.imag).max() > 1e-3:
             offset = np.eye(len(cov_a)) * 1e-6  # as the reference FID implementation does
             covmean = linalg.sqrtm((cov_a + offset) @ (cov_b + offset))
     covmean = covmean.real
-    return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * np.trace(covmean))
+    return float(
+        ((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * np.trace(covmean)
+    )
 
 
 @lru_cache(maxsize=6)
@@ -172,8 +224,12 @@ def real_vs_real_distance(domain: str, n: int = 10_000, data_dir: str | None = N
     return frechet_distance(features(model, x_train[subset]), _real_test_features(domain, data_dir))
 
 
-def evaluate_samples(images: torch.Tensor, domain: str, labels: torch.Tensor | None = None,
-                     data_dir: str | None = None) -> dict:
+def evaluate_samples(
+    images: torch.Tensor,
+    domain: str,
+    labels: torch.Tensor | None = None,
+    data_dir: str | None = None,
+) -> dict:
     """Measure generated images: class histogram and coverage, confidence, label accuracy, Fréchet distance."""
     _check_images(images, domain)
     if labels is not None and (labels.ndim != 1 or len(labels) != len(images)):
@@ -188,7 +244,9 @@ def evaluate_samples(images: torch.Tensor, domain: str, labels: torch.Tensor | N
         "class_histogram": [round(float(h), 4) for h in histogram],
         "classes_covered": int((histogram >= COVERED_SHARE).sum()),
         "mean_confidence": float(probabilities.max(1).values.mean()),
-        "frechet_distance": frechet_distance(features(model, images), _real_test_features(domain, data_dir)),
+        "frechet_distance": frechet_distance(
+            features(model, images), _real_test_features(domain, data_dir)
+        ),
     }
     if labels is not None:
         result["label_accuracy"] = float((predicted == labels.cpu()).float().mean())

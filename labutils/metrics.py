@@ -7,14 +7,18 @@ import torch
 from scipy import integrate, stats
 
 
-def wasserstein_1d(samples_a: torch.Tensor | np.ndarray, samples_b: torch.Tensor | np.ndarray) -> float:
+def wasserstein_1d(
+    samples_a: torch.Tensor | np.ndarray, samples_b: torch.Tensor | np.ndarray
+) -> float:
     """Return the Wasserstein-1 (earth mover's) distance between two 1D samples (scipy)."""
     a = np.asarray(torch.as_tensor(samples_a).detach().cpu(), dtype=np.float64).ravel()
     b = np.asarray(torch.as_tensor(samples_b).detach().cpu(), dtype=np.float64).ravel()
     if a.size == 0 or b.size == 0:
         raise ValueError("wasserstein_1d needs two non-empty samples.")
     if not (np.isfinite(a).all() and np.isfinite(b).all()):
-        raise ValueError("wasserstein_1d: a sample contains NaN or infinity (did training diverge?).")
+        raise ValueError(
+            "wasserstein_1d: a sample contains NaN or infinity (did training diverge?)."
+        )
     return float(stats.wasserstein_distance(a, b))
 
 

@@ -35,29 +35,49 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
     return ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 
-def export_samples(model: str, images: torch.Tensor, labels: torch.Tensor, domain: str,
-                   settings: Settings | None = None) -> Path:
+def export_samples(
+    model: str,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    domain: str,
+    settings: Settings | None = None,
+) -> Path:
     """Write a model's final samples to LABBOOK_RESULTS/<chapter>/<model>.pt and return the path."""
     settings = settings or current()
     if not re.fullmatch(r"[a-z0-9_]+", model):
-        raise ValueError(f"export_samples: model name {model!r} must be lower case letters, digits and underscores.")
+        raise ValueError(
+            f"export_samples: model name {model!r} must be lower case letters, digits and underscores."
+        )
     if domain not in DOMAINS:
         raise ValueError(f"export_samples: domain {domain!r} must be one of {DOMAINS}.")
     if images.ndim != 4 or images.shape[1] != 1:
-        raise ValueError(f"export_samples: images must have shape (N, 1, H, W), got {tuple(images.shape)}.")
+        raise ValueError(
+            f"export_samples: images must have shape (N, 1, H, W), got {tuple(images.shape)}."
+        )
     if labels.ndim != 1 or len(labels) != len(images):
-        raise ValueError(f"export_samples: labels must have shape ({len(images)},), got {tuple(labels.shape)}.")
+        raise ValueError(
+            f"export_samples: labels must have shape ({len(images)},), got {tuple(labels.shape)}."
+        )
     if not torch.isfinite(images).all():
-        raise ValueError(f"export_samples: the images of {model!r} contain NaN or infinity; training diverged.")
+        raise ValueError(
+            f"export_samples: the images of {model!r} contain NaN or infinity; training diverged."
+        )
     payload = {
         "images": to_uint8(images),
         "labels": labels.detach().cpu().long(),
-        "meta": {"domain": domain, "model": model, "profile": settings.profile, "seed": settings.seed,
-                 "chapter": settings.chapter},
+        "meta": {
+            "domain": domain,
+            "model": model,
+            "profile": settings.profile,
+            "seed": settings.seed,
+            "chapter": settings.chapter,
+        },
     }
     path = settings.results_dir / settings.chapter / f"{model}.pt"
     _atomic_write_bytes(path, lambda handle: torch.save(payload, handle))
-    print(f"[results] {model}: {len(images)} samples of {domain} ({images.shape[-2]}x{images.shape[-1]}) -> {path}")
+    print(
+        f"[results] {model}: {len(images)} samples of {domain} ({images.shape[-2]}x{images.shape[-1]}) -> {path}"
+    )
     return path
 
 
@@ -69,9 +89,13 @@ def load_samples(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"{path}: expected a dict with keys images, labels, meta.")
     images, labels, meta = payload["images"], payload["labels"], payload["meta"]
     if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] != 1:
-        problems.append(f"images must be uint8 (N, 1, H, W), got {images.dtype} {tuple(images.shape)}")
+        problems.append(
+            f"images must be uint8 (N, 1, H, W), got {images.dtype} {tuple(images.shape)}"
+        )
     if labels.dtype != torch.int64 or labels.shape != (len(images),):
-        problems.append(f"labels must be int64 ({len(images)},), got {labels.dtype} {tuple(labels.shape)}")
+        problems.append(
+            f"labels must be int64 ({len(images)},), got {labels.dtype} {tuple(labels.shape)}"
+        )
     if meta.get("domain") not in DOMAINS:
         problems.append(f"meta['domain'] must be one of {DOMAINS}")
     if problems:

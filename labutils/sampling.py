@@ -16,13 +16,19 @@ def latent_noise(n: int, nz: int, seed: int) -> torch.Tensor:
 def generate(generator: nn.Module, *inputs: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """Return generator(*inputs) on the CPU, computed in eval mode without gradients, in batches."""
     if not inputs or any(len(x) != len(inputs[0]) for x in inputs):
-        raise ValueError(f"generate needs inputs of equal length, got {[tuple(x.shape) for x in inputs]}.")
+        raise ValueError(
+            f"generate needs inputs of equal length, got {[tuple(x.shape) for x in inputs]}."
+        )
     device = next(generator.parameters()).device
     was_training = generator.training
     generator.eval()  # batch norm uses its running statistics: a sample does not depend on the others in its batch
     try:
         with torch.no_grad():
-            return torch.cat([generator(*(x[i:i + batch_size].to(device) for x in inputs)).cpu()
-                              for i in range(0, len(inputs[0]), batch_size)])
+            return torch.cat(
+                [
+                    generator(*(x[i : i + batch_size].to(device) for x in inputs)).cpu()
+                    for i in range(0, len(inputs[0]), batch_size)
+                ]
+            )
     finally:
         generator.train(was_training)

@@ -66,11 +66,19 @@ def get_device() -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError as err:
-        raise SettingsError(f"LABBOOK_DEVICE={name!r} is not a device name ({err}). Use cpu, cuda, cuda:0 or mps.") from None
+        raise SettingsError(
+            f"LABBOOK_DEVICE={name!r} is not a device name ({err}). Use cpu, cuda, cuda:0 or mps."
+        ) from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise SettingsError(f"LABBOOK_DEVICE={name!r} asks for a GPU, but torch sees no CUDA device. Unset it to use the CPU.")
-    if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise SettingsError(f"LABBOOK_DEVICE={name!r} asks for Apple's MPS, which is not available here. Unset it.")
+        raise SettingsError(
+            f"LABBOOK_DEVICE={name!r} asks for a GPU, but torch sees no CUDA device. Unset it to use the CPU."
+        )
+    if device.type == "mps" and not (
+        getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
+    ):
+        raise SettingsError(
+            f"LABBOOK_DEVICE={name!r} asks for Apple's MPS, which is not available here. Unset it."
+        )
     return device
 
 
@@ -103,7 +111,9 @@ def get_retrain() -> bool:
 
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (all devices) and ask for deterministic kernels."""
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS (read when CUDA starts)
+    os.environ.setdefault(
+        "CUBLAS_WORKSPACE_CONFIG", ":4096:8"
+    )  # deterministic cuBLAS (read when CUDA starts)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -145,7 +155,9 @@ def get_threads(suggested: int | None = None) -> int:
     value = os.environ.get("LABBOOK_THREADS", "").strip()
     if value:
         if not value.isdigit() or int(value) < 1:
-            raise SettingsError(f"LABBOOK_THREADS={value!r} must be a positive whole number of CPU threads.")
+            raise SettingsError(
+                f"LABBOOK_THREADS={value!r} must be a positive whole number of CPU threads."
+            )
         return int(value)
     return suggested or torch.get_num_threads()
 
@@ -174,11 +186,15 @@ def setup(chapter: str, seed: int = 0, threads: int | None = None) -> Settings:
     _current = settings
     versions = library_versions()
     print(f"GAN lab book | chapter {chapter}")
-    print(f"  profile     : {settings.profile}  (LABBOOK_PROFILE: 'full' = course settings, 'smoke' = quick test)")
+    print(
+        f"  profile     : {settings.profile}  (LABBOOK_PROFILE: 'full' = course settings, 'smoke' = quick test)"
+    )
     print(f"  device      : {device_description(settings.device)}  (LABBOOK_DEVICE)")
     print(f"  data        : {settings.data_dir}  (LABBOOK_DATA)")
-    print(f"  checkpoints : {settings.checkpoint_dir}  (LABBOOK_CHECKPOINTS; "
-          f"{'retrain forced by LABBOOK_RETRAIN=1' if settings.retrain else 'trained runs are loaded, not retrained'})")
+    print(
+        f"  checkpoints : {settings.checkpoint_dir}  (LABBOOK_CHECKPOINTS; "
+        f"{'retrain forced by LABBOOK_RETRAIN=1' if settings.retrain else 'trained runs are loaded, not retrained'})"
+    )
     print(f"  results     : {settings.results_dir}  (LABBOOK_RESULTS)")
     print(f"  seed        : {seed}")
     print("  versions    : " + ", ".join(f"{k} {v}" for k, v in versions.items()))
@@ -188,7 +204,9 @@ def setup(chapter: str, seed: int = 0, threads: int | None = None) -> Settings:
 def current() -> Settings:
     """Return the settings of the running notebook (call `setup` first)."""
     if _current is None:
-        raise RuntimeError("labutils.setup(chapter) has not been called yet: run the first code cell of the notebook.")
+        raise RuntimeError(
+            "labutils.setup(chapter) has not been called yet: run the first code cell of the notebook."
+        )
     return _current
 
 
@@ -206,12 +224,16 @@ def run_record(settings: Settings) -> dict:
     }
     print("Run record: the outputs of this notebook were produced by")
     print(f"  profile {record['profile']} on {record['device']}, {record['platform']}")
-    print(f"  finished {record['finished']}, wall time {record['wall_time_s']:.1f} s for the whole notebook")
+    print(
+        f"  finished {record['finished']}, wall time {record['wall_time_s']:.1f} s for the whole notebook"
+    )
     print("  versions: " + ", ".join(f"{k} {v}" for k, v in record["versions"].items()))
     if record["runs"]:
         trained = sum(r["status"] != "loaded" for r in record["runs"])
-        print(f"  training runs: {len(record['runs'])} ({trained} trained or resumed now, "
-              f"{len(record['runs']) - trained} loaded from checkpoints)")
+        print(
+            f"  training runs: {len(record['runs'])} ({trained} trained or resumed now, "
+            f"{len(record['runs']) - trained} loaded from checkpoints)"
+        )
         for r in record["runs"]:
             print(f"    - {r['name']}: {r['status']} ({r['summary']})")
     return record

@@ -7,7 +7,6 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-
 from . import settings
 from .settings import get_profile
 
@@ -28,23 +27,40 @@ def _format(value: float | None) -> str:
     return "missing" if value is None else f"{value:.4g}"
 
 
-def summarise(metrics: Mapping[str, Any], expected: Mapping[str, tuple[float, float]],
-              exercises: Mapping[str, bool], profile: str) -> dict[str, Any]:
+def summarise(
+    metrics: Mapping[str, Any],
+    expected: Mapping[str, tuple[float, float]],
+    exercises: Mapping[str, bool],
+    profile: str,
+) -> dict[str, Any]:
     """Compare each expected metric with its range and list the exercises; return the summary as plain data."""
     unknown = [name for name in expected if name not in metrics]
     if unknown:
-        raise KeyError(f"results_summary: expected ranges for {unknown}, but metrics has no such keys "
-                       f"(it has: {', '.join(metrics)}).")
+        raise KeyError(
+            f"results_summary: expected ranges for {unknown}, but metrics has no such keys "
+            f"(it has: {', '.join(metrics)})."
+        )
     rows = []
     for name, bounds in expected.items():
         low, high = (float(b) for b in bounds)
         if low > high:
-            raise ValueError(f"results_summary: the range of {name!r} is ({low}, {high}); write it as (low, high).")
+            raise ValueError(
+                f"results_summary: the range of {name!r} is ({low}, {high}); write it as (low, high)."
+            )
         value = _number(metrics[name])
-        rows.append({"name": name, "value": value, "expected": [low, high],
-                     "ok": None if value is None else low <= value <= high})
-    return {"profile": profile, "metrics": rows,
-            "exercises": [{"name": name, "passed": bool(passed)} for name, passed in exercises.items()]}
+        rows.append(
+            {
+                "name": name,
+                "value": value,
+                "expected": [low, high],
+                "ok": None if value is None else low <= value <= high,
+            }
+        )
+    return {
+        "profile": profile,
+        "metrics": rows,
+        "exercises": [{"name": name, "passed": bool(passed)} for name, passed in exercises.items()],
+    }
 
 
 def _status(row: dict[str, Any], profile: str) -> str:
@@ -61,20 +77,43 @@ def as_text(summary: dict[str, Any]) -> str:
     profile = summary["profile"]
     lines = [f"Results summary (profile {profile}; expected ranges are those of the full profile)"]
     if profile != "full":
-        lines.append("  This is not a full-profile run: the ranges apply to the full profile only, so they are not checked.")
-    rows = [(r["name"], _format(r["value"]), f"[{r['expected'][0]:.4g}, {r['expected'][1]:.4g}]", _status(r, profile))
-            for r in summary["metrics"]]
-    rows += [(e["name"], "passed" if e["passed"] else "not passed", "passes its checker",
-              "ok" if e["passed"] else "TO DO") for e in summary["exercises"]]
+        lines.append(
+            "  This is not a full-profile run: the ranges apply to the full profile only, so they are not checked."
+        )
+    rows = [
+        (
+            r["name"],
+            _format(r["value"]),
+            f"[{r['expected'][0]:.4g}, {r['expected'][1]:.4g}]",
+            _status(r, profile),
+        )
+        for r in summary["metrics"]
+    ]
+    rows += [
+        (
+            e["name"],
+            "passed" if e["passed"] else "not passed",
+            "passes its checker",
+            "ok" if e["passed"] else "TO DO",
+        )
+        for e in summary["exercises"]
+    ]
     header = ("item", "measured", "expected (full profile)", "status")
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(4)]
     for row in [header, *rows]:
-        lines.append("  " + "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
+        lines.append(
+            "  " + "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip()
+        )
     passed = sum(e["passed"] for e in summary["exercises"])
     in_range = sum(bool(r["ok"]) for r in summary["metrics"])
-    lines.append(f"  {passed} of {len(summary['exercises'])} exercises pass; "
-                 + (f"{in_range} of {len(summary['metrics'])} metrics in range." if profile == "full"
-                    else "metrics not checked (not a full-profile run)."))
+    lines.append(
+        f"  {passed} of {len(summary['exercises'])} exercises pass; "
+        + (
+            f"{in_range} of {len(summary['metrics'])} metrics in range."
+            if profile == "full"
+            else "metrics not checked (not a full-profile run)."
+        )
+    )
     return "\n".join(lines)
 
 
@@ -85,25 +124,48 @@ def as_html(summary: dict[str, Any]) -> str:
     rows = []
     for r in summary["metrics"]:
         status = _status(r, profile)
-        rows.append((f"<code>{html.escape(r['name'])}</code>", _format(r["value"]),
-                     f"[{r['expected'][0]:.4g}, {r['expected'][1]:.4g}]", status))
+        rows.append(
+            (
+                f"<code>{html.escape(r['name'])}</code>",
+                _format(r["value"]),
+                f"[{r['expected'][0]:.4g}, {r['expected'][1]:.4g}]",
+                status,
+            )
+        )
     for e in summary["exercises"]:
         status = "ok" if e["passed"] else "TO DO"
-        rows.append((html.escape(e["name"]), "passed" if e["passed"] else "not passed", "passes its checker", status))
+        rows.append(
+            (
+                html.escape(e["name"]),
+                "passed" if e["passed"] else "not passed",
+                "passes its checker",
+                status,
+            )
+        )
     body = "".join(
         f"<tr><td>{a}</td><td>{b}</td><td>{c}</td>"
-        f"<td style=\"color:{colour.get(d, 'inherit')};font-weight:600\">{html.escape(d)}</td></tr>"
-        for a, b, c, d in rows)
-    note = ("" if profile == "full" else
-            f"<p><em>Profile {html.escape(profile)}: the expected ranges apply to the full profile only, "
-            "so they are not checked here.</em></p>")
-    return (f"<div class=\"labbook-summary\"><p><strong>Results summary</strong> (profile {html.escape(profile)})</p>"
-            f"{note}<table><thead><tr><th>item</th><th>measured</th><th>expected (full profile)</th><th>status</th>"
-            f"</tr></thead><tbody>{body}</tbody></table></div>")
+        f'<td style="color:{colour.get(d, "inherit")};font-weight:600">{html.escape(d)}</td></tr>'
+        for a, b, c, d in rows
+    )
+    note = (
+        ""
+        if profile == "full"
+        else f"<p><em>Profile {html.escape(profile)}: the expected ranges apply to the full profile only, "
+        "so they are not checked here.</em></p>"
+    )
+    return (
+        f'<div class="labbook-summary"><p><strong>Results summary</strong> (profile {html.escape(profile)})</p>'
+        f"{note}<table><thead><tr><th>item</th><th>measured</th><th>expected (full profile)</th><th>status</th>"
+        f"</tr></thead><tbody>{body}</tbody></table></div>"
+    )
 
 
-def results_summary(metrics: Mapping[str, Any], expected: Mapping[str, tuple[float, float]],
-                    exercises: Mapping[str, bool], profile: str | None = None) -> dict[str, Any]:
+def results_summary(
+    metrics: Mapping[str, Any],
+    expected: Mapping[str, tuple[float, float]],
+    exercises: Mapping[str, bool],
+    profile: str | None = None,
+) -> dict[str, Any]:
     """Show one table of the chapter's metrics against their full-profile ranges and of its exercises; return it."""
     # expected: metric name -> (low, high) in the full profile; exercises: "Exercise 1: discriminator loss" -> what
     # its checker returned. The table is displayed with its data attached (output metadata "labbook_summary"),
@@ -117,7 +179,11 @@ def results_summary(metrics: Mapping[str, Any], expected: Mapping[str, tuple[flo
     except ImportError:  # pragma: no cover - IPython is a dependency
         get_ipython = None
     if get_ipython is not None and get_ipython() is not None:
-        display({"text/plain": text, "text/html": as_html(summary)}, raw=True, metadata={SUMMARY_KEY: summary})
+        display(
+            {"text/plain": text, "text/html": as_html(summary)},
+            raw=True,
+            metadata={SUMMARY_KEY: summary},
+        )
     else:
         print(text)
     return summary

@@ -8,13 +8,19 @@ import numpy as np
 import torch
 
 
-def sample_gaussian_1d(n: int, mean: float = 4.0, std: float = 0.5, generator: torch.Generator | None = None) -> torch.Tensor:
+def sample_gaussian_1d(
+    n: int, mean: float = 4.0, std: float = 0.5, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Draw n samples (n, 1) from the 1D Gaussian N(mean, std^2)."""
     return mean + std * torch.randn(n, 1, generator=generator)
 
 
-def sample_mixture_1d(n: int, means: tuple[float, ...] = (-2.0, 2.0), std: float = 0.3,
-                      generator: torch.Generator | None = None) -> torch.Tensor:
+def sample_mixture_1d(
+    n: int,
+    means: tuple[float, ...] = (-2.0, 2.0),
+    std: float = 0.3,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Draw n samples (n, 1) from an equal-weight mixture of 1D Gaussians with a shared std."""
     component = torch.randint(len(means), (n,), generator=generator)
     centres = torch.tensor(means, dtype=torch.float32)[component]
@@ -38,23 +44,35 @@ def ring_centres(n_modes: int = 8, radius: float = 2.0) -> torch.Tensor:
     return radius * torch.stack([torch.cos(angles), torch.sin(angles)], dim=1)
 
 
-def sample_ring(n: int, n_modes: int = 8, radius: float = 2.0, std: float = 0.02,
-                generator: torch.Generator | None = None) -> torch.Tensor:
+def sample_ring(
+    n: int,
+    n_modes: int = 8,
+    radius: float = 2.0,
+    std: float = 0.02,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Draw n points (n, 2) from the ring of n_modes equal-weight Gaussians of standard deviation std."""
     centres = ring_centres(n_modes, radius)
     component = torch.randint(n_modes, (n,), generator=generator)
     return centres[component] + std * torch.randn(n, 2, generator=generator)
 
 
-def mode_statistics(samples: torch.Tensor, centres: torch.Tensor, std: float, n_std: float = 3.0,
-                    min_share: float = 0.01) -> dict[str, float]:
+def mode_statistics(
+    samples: torch.Tensor,
+    centres: torch.Tensor,
+    std: float,
+    n_std: float = 3.0,
+    min_share: float = 0.01,
+) -> dict[str, float]:
     """Measure mode coverage: which centres get samples within n_std*std, and the share of such good samples."""
     if samples.ndim == 1:
         samples = samples.unsqueeze(1)
     if centres.ndim == 1:
         centres = centres.unsqueeze(1)
     if samples.shape[1] != centres.shape[1]:
-        raise ValueError(f"mode_statistics: samples have dimension {samples.shape[1]} but centres {centres.shape[1]}.")
+        raise ValueError(
+            f"mode_statistics: samples have dimension {samples.shape[1]} but centres {centres.shape[1]}."
+        )
     distances = torch.cdist(samples.float().cpu(), centres.float().cpu())
     nearest_distance, nearest = distances.min(dim=1)
     good = nearest_distance <= n_std * std

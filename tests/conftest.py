@@ -23,11 +23,20 @@ import labutils.settings  # noqa: E402
 REAL_DATA = labutils.settings.get_data_dir()
 for _name in ("mnist", "fashion"):
     labutils.data._check_idx_files(_name, REAL_DATA, train=True)
-labutils.data.load_dataset("usps", train=True, data_dir=REAL_DATA)  # parses USPS once and caches it there
+labutils.data.load_dataset(
+    "usps", train=True, data_dir=REAL_DATA
+)  # parses USPS once and caches it there
 # The models here are tiny: one thread is faster than two fighting each other (and than a neighbour's training job).
 torch.set_num_threads(1)
-LABBOOK_VARIABLES = ("LABBOOK_DATA", "LABBOOK_CHECKPOINTS", "LABBOOK_RESULTS", "LABBOOK_PROFILE", "LABBOOK_RETRAIN",
-                     "LABBOOK_STANDIN", "LABBOOK_DEVICE")
+LABBOOK_VARIABLES = (
+    "LABBOOK_DATA",
+    "LABBOOK_CHECKPOINTS",
+    "LABBOOK_RESULTS",
+    "LABBOOK_PROFILE",
+    "LABBOOK_RETRAIN",
+    "LABBOOK_STANDIN",
+    "LABBOOK_DEVICE",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -46,6 +55,7 @@ def clean_environment(monkeypatch, tmp_path):
 @pytest.fixture(autouse=True)
 def no_network(monkeypatch):
     """Make any attempt to open a network connection fail at once (the tests must never download)."""
+
     def refuse(*args, **kwargs):
         raise OSError("network access is disabled in the unit tests")
 
@@ -64,11 +74,15 @@ def download_calls(monkeypatch) -> list[str]:
 
     def mnist_download(self) -> None:
         calls.append(type(self).__name__)
-        raise RuntimeError("Error downloading (mocked): <urlopen error [Errno -3] Temporary failure in name resolution>")
+        raise RuntimeError(
+            "Error downloading (mocked): <urlopen error [Errno -3] Temporary failure in name resolution>"
+        )
 
     def usps_download(url, root, filename=None, md5=None, **kwargs) -> None:
         calls.append(f"USPS:{filename}")
-        raise RuntimeError("Error downloading (mocked): <urlopen error [Errno -3] Temporary failure in name resolution>")
+        raise RuntimeError(
+            "Error downloading (mocked): <urlopen error [Errno -3] Temporary failure in name resolution>"
+        )
 
     monkeypatch.setattr(tv_mnist.MNIST, "download", mnist_download)
     monkeypatch.setattr(tv_usps, "download_url", usps_download)
@@ -123,7 +137,7 @@ def idx_tree():
     return _idx_tree
 
 
-# ------------------------------------------------------------------ the handout and a graded class (test_handout.py, test_grade.py)
+# ------------------------------- the handout and a graded class (test_handout.py, test_grade.py)
 @pytest.fixture(scope="session")
 def handout(tmp_path_factory) -> dict:
     """The student handout of every chapter of the toc, built once by `labbook handout` (folder and zip)."""

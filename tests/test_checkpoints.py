@@ -58,32 +58,50 @@ def gan_step(G: nn.Module, D: nn.Module, opt_G, opt_D, x: torch.Tensor) -> tuple
     """One non-saturating GAN step on both networks, noise from the global RNG."""
     z = torch.randn(len(x), NZ)
     fake = G(z)
-    loss_D = (F.binary_cross_entropy_with_logits(D(x), torch.ones(len(x), 1))
-              + F.binary_cross_entropy_with_logits(D(fake.detach()), torch.zeros(len(x), 1)))
+    loss_D = F.binary_cross_entropy_with_logits(
+        D(x), torch.ones(len(x), 1)
+    ) + F.binary_cross_entropy_with_logits(D(fake.detach()), torch.zeros(len(x), 1))
     opt_D.zero_grad()
     loss_D.backward()
     opt_D.step()
-    loss_G = F.binary_cross_entropy_with_logits(D(G(torch.randn(len(x), NZ))), torch.ones(len(x), 1))
+    loss_G = F.binary_cross_entropy_with_logits(
+        D(G(torch.randn(len(x), NZ))), torch.ones(len(x), 1)
+    )
     opt_G.zero_grad()
     loss_G.backward()
     opt_G.step()
     return loss_D.item(), loss_G.item()
 
 
-def notebook(name: str = "tiny", total_steps: int = 30, every_s: float = 0.0, interrupt_at: int | None = None,
-             config: dict | None = None, seed: int = 0) -> dict:
+def notebook(
+    name: str = "tiny",
+    total_steps: int = 30,
+    every_s: float = 0.0,
+    interrupt_at: int | None = None,
+    config: dict | None = None,
+    seed: int = 0,
+) -> dict:
     """Run the cells of a notebook that trains a tiny GAN: setup, models, start_run, the loop; return what it made."""
     settings = lu.setup(CHAPTER, seed=seed)
     G, D = TinyGenerator(), TinyDiscriminator()
     opt_G = torch.optim.Adam(G.parameters(), lr=1e-3, betas=(0.5, 0.999))
     opt_D = torch.optim.Adam(D.parameters(), lr=1e-3, betas=(0.5, 0.999))
     initial = {k: v.clone() for k, v in G.state_dict().items()}
-    config = config if config is not None else {"lr": 1e-3, "batch_size": 32, "device": settings.device}
+    config = (
+        config if config is not None else {"lr": 1e-3, "batch_size": 32, "device": settings.device}
+    )
     started = time.perf_counter()
-    run = lu.start_run(name, config=config, state={"generator": G, "discriminator": D, "opt_G": opt_G,
-                                                   "opt_D": opt_D}, total_steps=total_steps, every_s=every_s,
-                       code=[gan_step])
-    batches = lu.minibatches(DATA, batch_size=config.get("batch_size", 32), seed=settings.seed, start_step=run.step)
+    run = lu.start_run(
+        name,
+        config=config,
+        state={"generator": G, "discriminator": D, "opt_G": opt_G, "opt_D": opt_D},
+        total_steps=total_steps,
+        every_s=every_s,
+        code=[gan_step],
+    )
+    batches = lu.minibatches(
+        DATA, batch_size=config.get("batch_size", 32), seed=settings.seed, start_step=run.step
+    )
     steps_run = 0
     for step in lu.training_steps(run):
         steps_run += 1
@@ -94,14 +112,26 @@ def notebook(name: str = "tiny", total_steps: int = 30, every_s: float = 0.0, in
         run.history["loss_D"].append(loss_D)
         run.history["loss_G"].append(loss_G)
     elapsed = time.perf_counter() - started
-    return {"run": run, "G": G, "D": D, "opt_G": opt_G, "opt_D": opt_D, "settings": settings, "initial": initial,
-            "seconds": elapsed, "steps_run": steps_run, "after": (torch.randn(6), np.random.rand(3), random.random())}
+    return {
+        "run": run,
+        "G": G,
+        "D": D,
+        "opt_G": opt_G,
+        "opt_D": opt_D,
+        "settings": settings,
+        "initial": initial,
+        "seconds": elapsed,
+        "steps_run": steps_run,
+        "after": (torch.randn(6), np.random.rand(3), random.random()),
+    }
 
 
 def weights(result: dict) -> dict[str, torch.Tensor]:
     """All parameters of both networks of a notebook run, by name."""
-    return {**{f"G.{k}": v for k, v in result["G"].state_dict().items()},
-            **{f"D.{k}": v for k, v in result["D"].state_dict().items()}}
+    return {
+        **{f"G.{k}": v for k, v in result["G"].state_dict().items()},
+        **{f"D.{k}": v for k, v in result["D"].state_dict().items()},
+    }
 
 
 def assert_same_weights(a: dict, b: dict) -> None:
@@ -132,6 +162,7 @@ def checkpoint_files(settings) -> list[Path]:
 
 # --- load instead of retraining -----------------------------------------------------------------------------------
 
+
 def test_second_run_loads_fast_with_identical_weights_history_and_rng(capsys):
     first = notebook(total_steps=150, every_s=60)
     out = capsys.readouterr().out
@@ -147,7 +178,9 @@ def test_second_run_loads_fast_with_identical_weights_history_and_rng(capsys):
     # Loading trains nothing: no step of the loop runs (wall-clock ratios of sub-second runs are too noisy to test).
     assert first["steps_run"] == 150 and second["steps_run"] == 0
     assert_same_weights(first, second)
-    assert not torch.equal(second["initial"]["net.0.weight"], second["G"].state_dict()["net.0.weight"])
+    assert not torch.equal(
+        second["initial"]["net.0.weight"], second["G"].state_dict()["net.0.weight"]
+    )
     assert dict(second["run"].history) == dict(first["run"].history)
     assert second["opt_G"].state_dict()["state"][0]["step"] == 150
     assert_same_after(first, second)
@@ -165,6 +198,7 @@ def test_loaded_history_keeps_appending_as_a_list(capsys):
 
 # --- resume after an interruption ---------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("interrupt_at", [1, 13, 29])
 def test_interrupted_run_resumes_bit_for_bit(monkeypatch, tmp_path, capsys, interrupt_at):
     monkeypatch.setenv("LABBOOK_CHECKPOINTS", str(tmp_path / "uninterrupted"))
@@ -176,15 +210,24 @@ def test_interrupted_run_resumes_bit_for_bit(monkeypatch, tmp_path, capsys, inte
         notebook(total_steps=30, interrupt_at=interrupt_at)
     capsys.readouterr()
 
-    resumed = notebook(total_steps=30)  # a fresh kernel: same seed, fresh models, the same cells again
+    resumed = notebook(
+        total_steps=30
+    )  # a fresh kernel: same seed, fresh models, the same cells again
     lines = checkpoint_lines(capsys.readouterr().out)
     assert resumed["run"].status == "resumed"
-    assert len(lines) == 1 and f"resuming an interrupted run at step {interrupt_at} of 30" in lines[0]
+    assert (
+        len(lines) == 1 and f"resuming an interrupted run at step {interrupt_at} of 30" in lines[0]
+    )
     assert resumed["run"].step == 30
     assert_same_weights(reference, resumed)
     for name in ("opt_G", "opt_D"):
-        ref_state, res_state = reference[name].state_dict()["state"], resumed[name].state_dict()["state"]
-        assert all(torch.equal(ref_state[i][k], res_state[i][k]) for i in ref_state for k in ref_state[i])
+        ref_state, res_state = (
+            reference[name].state_dict()["state"],
+            resumed[name].state_dict()["state"],
+        )
+        assert all(
+            torch.equal(ref_state[i][k], res_state[i][k]) for i in ref_state for k in ref_state[i]
+        )
     assert resumed["run"].history["loss_D"] == reference["run"].history["loss_D"]
     assert resumed["run"].history["loss_G"] == reference["run"].history["loss_G"]
     assert_same_after(reference, resumed)
@@ -202,7 +245,10 @@ def test_resume_without_restoring_the_rng_would_differ(monkeypatch, tmp_path, ca
     assert resumed["run"].status == "resumed"
     assert resumed["run"].history["loss_D"][:13] == reference["run"].history["loss_D"][:13]
     assert resumed["run"].history["loss_D"][13:] != reference["run"].history["loss_D"][13:]
-    assert any(not torch.equal(a, b) for a, b in zip(weights(reference).values(), weights(resumed).values()))
+    assert any(
+        not torch.equal(a, b)
+        for a, b in zip(weights(reference).values(), weights(resumed).values())
+    )
 
 
 def test_checkpoints_are_written_every_step_with_every_s_zero(capsys):
@@ -223,6 +269,7 @@ def test_no_checkpoint_before_every_s_has_passed(capsys):
 
 # --- LABBOOK_RETRAIN ----------------------------------------------------------------------------------------------
 
+
 def test_retrain_ignores_an_existing_checkpoint(monkeypatch, capsys):
     first = notebook(total_steps=20)
     stamp = first["run"].path.stat().st_mtime_ns
@@ -239,6 +286,7 @@ def test_retrain_ignores_an_existing_checkpoint(monkeypatch, capsys):
 
 
 # --- unusable checkpoints: one clear line, then training from scratch -------------------------------------------
+
 
 def _truncate(run) -> None:
     content = run.path.read_bytes()
@@ -268,14 +316,17 @@ def _other_objects(run) -> None:
     torch.save(payload, run.path)
 
 
-@pytest.mark.parametrize(("spoil", "reason"), [
-    (_truncate, "unreadable, probably truncated or corrupt"),
-    (_garbage, "unreadable, probably truncated or corrupt"),
-    (_empty, "unreadable"),
-    (_other_settings, "settings hash ffffffffffff does not match"),
-    (_other_format, "another version of labutils"),
-    (_other_objects, "it holds ['discriminator', 'generator', 'opt_G']"),
-])
+@pytest.mark.parametrize(
+    ("spoil", "reason"),
+    [
+        (_truncate, "unreadable, probably truncated or corrupt"),
+        (_garbage, "unreadable, probably truncated or corrupt"),
+        (_empty, "unreadable"),
+        (_other_settings, "settings hash ffffffffffff does not match"),
+        (_other_format, "another version of labutils"),
+        (_other_objects, "it holds ['discriminator', 'generator', 'opt_G']"),
+    ],
+)
 def test_unusable_checkpoint_is_reported_once_and_retrained(capsys, spoil, reason):
     first = notebook(total_steps=12)
     spoil(first["run"])
@@ -284,10 +335,18 @@ def test_unusable_checkpoint_is_reported_once_and_retrained(capsys, spoil, reaso
     again = notebook(total_steps=12)
     lines = checkpoint_lines(capsys.readouterr().out)
     assert len(lines) == 1, lines
-    assert "ignoring" in lines[0] and reason in lines[0] and lines[0].endswith("training from scratch.")
+    assert (
+        "ignoring" in lines[0]
+        and reason in lines[0]
+        and lines[0].endswith("training from scratch.")
+    )
     assert again["run"].status == "trained"
-    assert len(again["run"].history["loss_D"]) == 12  # every step trained now, nothing taken from the bad file
-    assert_same_weights(first, again)  # same result as a clean run: no state leaked from the bad file
+    assert (
+        len(again["run"].history["loss_D"]) == 12
+    )  # every step trained now, nothing taken from the bad file
+    assert_same_weights(
+        first, again
+    )  # same result as a clean run: no state leaked from the bad file
     assert_same_after(first, again)
     # the bad file has been replaced by a good checkpoint, which now loads
     third = notebook(total_steps=12)
@@ -308,6 +367,7 @@ def test_checkpoint_that_does_not_fit_the_models_restores_them(capsys):
 
 
 # --- atomic saves -------------------------------------------------------------------------------------------------
+
 
 def test_interrupted_save_keeps_the_previous_checkpoint(monkeypatch, capsys):
     first = notebook(total_steps=10)
@@ -349,10 +409,16 @@ def test_save_writes_through_a_temporary_file(monkeypatch, capsys):
 
     monkeypatch.setattr(ck.os, "replace", spy_replace)
     ck.save(run)
-    assert len(seen) == 1 and seen[0][1] == run.path and seen[0][0].endswith(".tmp") and seen[0][0].startswith(".")
+    assert (
+        len(seen) == 1
+        and seen[0][1] == run.path
+        and seen[0][0].endswith(".tmp")
+        and seen[0][0].startswith(".")
+    )
 
 
 # --- a checkpoint written on a GPU --------------------------------------------------------------------------------
+
 
 def _pretend_saved_on_cuda(path: Path) -> None:
     """Rewrite the storage locations in a torch zip checkpoint from 'cpu' to 'cuda:0', keeping the zip layout."""
@@ -370,7 +436,9 @@ def _pretend_saved_on_cuda(path: Path) -> None:
 
 
 def test_checkpoint_saved_on_gpu_loads_on_cpu(monkeypatch, capsys):
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # this machine has no GPU, whatever it has
+    monkeypatch.setattr(
+        torch.cuda, "is_available", lambda: False
+    )  # this machine has no GPU, whatever it has
     first = notebook(total_steps=8)
     _pretend_saved_on_cuda(first["run"].path)
     with pytest.raises(RuntimeError, match="CUDA"):
@@ -392,21 +460,36 @@ def test_checkpoint_trained_on_another_device_has_the_same_path(capsys):
     G, D = TinyGenerator(), TinyDiscriminator()
     opt_G = torch.optim.Adam(G.parameters(), lr=1e-3, betas=(0.5, 0.999))
     opt_D = torch.optim.Adam(D.parameters(), lr=1e-3, betas=(0.5, 0.999))
-    run = lu.start_run("tiny", config={"lr": 1e-3, "batch_size": 32, "device": gpu_settings.device},
-                       state={"generator": G, "discriminator": D, "opt_G": opt_G, "opt_D": opt_D}, total_steps=4,
-                       every_s=0, code=[gan_step], settings=gpu_settings)
+    run = lu.start_run(
+        "tiny",
+        config={"lr": 1e-3, "batch_size": 32, "device": gpu_settings.device},
+        state={"generator": G, "discriminator": D, "opt_G": opt_G, "opt_D": opt_D},
+        total_steps=4,
+        every_s=0,
+        code=[gan_step],
+        settings=gpu_settings,
+    )
     assert run.path == first["run"].path and run.status == "loaded"
     assert gpu_settings.runs[-1]["status"] == "loaded"
 
 
 # --- the settings key ---------------------------------------------------------------------------------------------
 
-def _key(settings=None, config=None, state=None, total_steps=10, code=(gan_step,), name="tiny") -> str:
+
+def _key(
+    settings=None, config=None, state=None, total_steps=10, code=(gan_step,), name="tiny"
+) -> str:
     settings = settings or lu.current()
     if state is None:
         G, D = TinyGenerator(), TinyDiscriminator()
-        state = {"generator": G, "discriminator": D, "opt_G": torch.optim.Adam(G.parameters(), lr=1e-3)}
-    config = {"lr": 1e-3, "betas": (0.5, 0.999), "device": settings.device} if config is None else config
+        state = {
+            "generator": G,
+            "discriminator": D,
+            "opt_G": torch.optim.Adam(G.parameters(), lr=1e-3),
+        }
+    config = (
+        {"lr": 1e-3, "betas": (0.5, 0.999), "device": settings.device} if config is None else config
+    )
     return ck.settings_key(settings, name, config, state, total_steps, code)
 
 
@@ -421,7 +504,7 @@ def _module_from_source(tmp_path: Path, module_name: str, source: str):
     return module
 
 
-NET_SOURCE = '''
+NET_SOURCE = """
 import torch
 from torch import nn
 
@@ -432,7 +515,7 @@ class Net(nn.Module):
 
     def forward(self, x):
         return {body}
-'''
+"""
 
 
 def test_key_is_stable_for_the_same_settings():
@@ -446,7 +529,14 @@ def test_key_changes_with_config_profile_seed_total_steps_code_and_name(monkeypa
     base = _key()
     assert _key(config={"lr": 2e-3, "betas": (0.5, 0.999), "device": settings.device}) != base
     assert _key(config={"lr": 1e-3, "betas": (0.0, 0.9), "device": settings.device}) != base
-    assert _key(settings=dataclasses.replace(settings, profile="smoke" if settings.profile == "full" else "full")) != base
+    assert (
+        _key(
+            settings=dataclasses.replace(
+                settings, profile="smoke" if settings.profile == "full" else "full"
+            )
+        )
+        != base
+    )
     assert _key(settings=dataclasses.replace(settings, seed=1)) != base
     assert _key(total_steps=11) != base
     assert _key(code=()) != base
@@ -469,8 +559,12 @@ def test_key_changes_with_the_architecture():
 def test_key_changes_with_the_model_class_source(tmp_path):
     lu.setup(CHAPTER)
     first = _module_from_source(tmp_path, "labbook_net_v1", NET_SOURCE.format(body="self.layer(x)"))
-    same = _module_from_source(tmp_path, "labbook_net_v1_again", NET_SOURCE.format(body="self.layer(x)"))
-    edited = _module_from_source(tmp_path, "labbook_net_v2", NET_SOURCE.format(body="torch.tanh(self.layer(x))"))
+    same = _module_from_source(
+        tmp_path, "labbook_net_v1_again", NET_SOURCE.format(body="self.layer(x)")
+    )
+    edited = _module_from_source(
+        tmp_path, "labbook_net_v2", NET_SOURCE.format(body="torch.tanh(self.layer(x))")
+    )
     try:
         assert repr(first.Net()) == repr(edited.Net())  # only the source of forward differs
         assert _key(state={"generator": first.Net()}) == _key(state={"generator": same.Net()})
@@ -489,7 +583,7 @@ def _notebook_cell(source: str, cell: int) -> dict:
     return namespace
 
 
-NOTEBOOK_CELL = '''
+NOTEBOOK_CELL = """
 import torch
 from torch import nn
 
@@ -513,7 +607,7 @@ class Critic(nn.Module):
 
 def train_step(batch):
     return batch.sum()
-'''
+"""
 
 
 def test_key_is_stable_across_kernels_for_classes_defined_in_a_notebook():
@@ -540,7 +634,10 @@ def test_key_does_not_change_with_the_device():
     settings = lu.setup(CHAPTER)
     on_gpu = dataclasses.replace(settings, device=torch.device("cuda"))
     on_mps = dataclasses.replace(settings, device=torch.device("mps"))
-    keys = {_key(settings=s, config={"lr": 1e-3, "device": s.device}) for s in (settings, on_gpu, on_mps)}
+    keys = {
+        _key(settings=s, config={"lr": 1e-3, "device": s.device})
+        for s in (settings, on_gpu, on_mps)
+    }
     assert len(keys) == 1
 
 
@@ -565,6 +662,7 @@ def test_changed_config_trains_a_new_run_next_to_the_old_one(capsys):
 
 # --- the run record -----------------------------------------------------------------------------------------------
 
+
 def test_run_record_says_trained_resumed_and_loaded(capsys):
     trained = notebook(name="first", total_steps=6)
     assert [r["status"] for r in trained["settings"].runs] == ["trained"]
@@ -574,12 +672,21 @@ def test_run_record_says_trained_resumed_and_loaded(capsys):
         notebook(name="second", total_steps=6, interrupt_at=3)
 
     resumed = notebook(name="second", total_steps=6)
-    loaded = lu.start_run("first", config={"lr": 1e-3, "batch_size": 32, "device": resumed["settings"].device},
-                          state=_fresh_state(), total_steps=6, every_s=0, code=[gan_step])
+    loaded = lu.start_run(
+        "first",
+        config={"lr": 1e-3, "batch_size": 32, "device": resumed["settings"].device},
+        state=_fresh_state(),
+        total_steps=6,
+        every_s=0,
+        code=[gan_step],
+    )
     assert loaded.status == "loaded"
     capsys.readouterr()
     record = lu.run_record(resumed["settings"])
-    assert [(r["name"], r["status"]) for r in record["runs"]] == [("second", "resumed"), ("first", "loaded")]
+    assert [(r["name"], r["status"]) for r in record["runs"]] == [
+        ("second", "resumed"),
+        ("first", "loaded"),
+    ]
     assert record["runs"][0]["summary"].startswith("6/6 steps")
     out = capsys.readouterr().out
     assert "training runs: 2 (1 trained or resumed now, 1 loaded from checkpoints)" in out
@@ -588,12 +695,16 @@ def test_run_record_says_trained_resumed_and_loaded(capsys):
 
 def _fresh_state() -> dict:
     G, D = TinyGenerator(), TinyDiscriminator()
-    return {"generator": G, "discriminator": D,
-            "opt_G": torch.optim.Adam(G.parameters(), lr=1e-3, betas=(0.5, 0.999)),
-            "opt_D": torch.optim.Adam(D.parameters(), lr=1e-3, betas=(0.5, 0.999))}
+    return {
+        "generator": G,
+        "discriminator": D,
+        "opt_G": torch.optim.Adam(G.parameters(), lr=1e-3, betas=(0.5, 0.999)),
+        "opt_D": torch.optim.Adam(D.parameters(), lr=1e-3, betas=(0.5, 0.999)),
+    }
 
 
 # --- arguments ----------------------------------------------------------------------------------------------------
+
 
 def test_start_run_rejects_bad_arguments():
     lu.setup(CHAPTER)

@@ -24,6 +24,7 @@ def run_checker(capsys, checker, fn, *args) -> tuple[bool, str]:
 
 # --- discriminator loss -------------------------------------------------------------------------------------------
 
+
 def d_loss_correct(real, fake):
     return bce(real, torch.ones_like(real)) + bce(fake, torch.zeros_like(fake))
 
@@ -53,7 +54,9 @@ def d_loss_float(real, fake):
 
 
 def d_loss_not_averaged(real, fake):
-    return bce(real, torch.ones_like(real), reduction="none") + bce(fake, torch.zeros_like(fake), reduction="none")
+    return bce(real, torch.ones_like(real), reduction="none") + bce(
+        fake, torch.zeros_like(fake), reduction="none"
+    )
 
 
 def d_loss_detached(real, fake):
@@ -76,19 +79,24 @@ def d_loss_crash(real, fake):
 def test_discriminator_loss_accepts_correct_implementations(capsys, fn):
     passed, out = run_checker(capsys, lu.check_discriminator_loss, fn)
     assert passed is True
-    assert out.startswith("[pass] discriminator loss: value ") and "stable for confident logits" in out
+    assert (
+        out.startswith("[pass] discriminator loss: value ") and "stable for confident logits" in out
+    )
 
 
-@pytest.mark.parametrize(("fn", "diagnosis"), [
-    (d_loss_flipped, "the sign is flipped"),
-    (d_loss_averaged, "the two terms are averaged; add them"),
-    (d_loss_swapped, "the targets are swapped"),
-    (d_loss_log_sigmoid, "never log(sigmoid(.))"),
-    (d_loss_float, "should return a torch tensor, got float"),
-    (d_loss_not_averaged, "should return a scalar (average over the batch), got shape (16, 1)"),
-    (d_loss_detached, "does not depend on the logits through autograd"),
-    (d_loss_mse, "on the test logits, expected"),
-])
+@pytest.mark.parametrize(
+    ("fn", "diagnosis"),
+    [
+        (d_loss_flipped, "the sign is flipped"),
+        (d_loss_averaged, "the two terms are averaged; add them"),
+        (d_loss_swapped, "the targets are swapped"),
+        (d_loss_log_sigmoid, "never log(sigmoid(.))"),
+        (d_loss_float, "should return a torch tensor, got float"),
+        (d_loss_not_averaged, "should return a scalar (average over the batch), got shape (16, 1)"),
+        (d_loss_detached, "does not depend on the logits through autograd"),
+        (d_loss_mse, "on the test logits, expected"),
+    ],
+)
 def test_discriminator_loss_diagnoses_mistakes(capsys, fn, diagnosis):
     passed, out = run_checker(capsys, lu.check_discriminator_loss, fn)
     assert passed is False
@@ -116,6 +124,7 @@ def test_crashing_implementation_fails_with_where(capsys):
 
 # --- generator loss -----------------------------------------------------------------------------------------------
 
+
 def g_loss_non_saturating(fake):
     return bce(fake, torch.ones_like(fake))
 
@@ -132,8 +141,10 @@ def g_loss_flipped(fake):
     return -bce(fake, torch.ones_like(fake))
 
 
-@pytest.mark.parametrize(("fn", "variant"), [(g_loss_non_saturating, "non_saturating"),
-                                             (g_loss_saturating, "saturating")])
+@pytest.mark.parametrize(
+    ("fn", "variant"),
+    [(g_loss_non_saturating, "non_saturating"), (g_loss_saturating, "saturating")],
+)
 def test_generator_loss_accepts_correct_implementations(capsys, fn, variant):
     passed, out = run_checker(capsys, lu.check_generator_loss, fn, variant)
     assert passed is True
@@ -145,13 +156,24 @@ def test_generator_loss_default_variant_is_non_saturating(capsys):
     assert lu.check_generator_loss(g_loss_saturating) is False
 
 
-@pytest.mark.parametrize(("fn", "variant", "diagnosis"), [
-    (g_loss_saturating, "non_saturating", "this is the saturating loss, not the one asked for"),
-    (g_loss_non_saturating, "saturating", "this is the non-saturating loss, not the one asked for"),
-    (g_loss_flipped, "non_saturating", "the sign is flipped"),
-    (g_loss_saturating_unstable, "saturating", "never log(sigmoid(.))"),
-    (lambda fake: g_loss_non_saturating(fake).item(), "non_saturating", "should return a torch tensor"),
-])
+@pytest.mark.parametrize(
+    ("fn", "variant", "diagnosis"),
+    [
+        (g_loss_saturating, "non_saturating", "this is the saturating loss, not the one asked for"),
+        (
+            g_loss_non_saturating,
+            "saturating",
+            "this is the non-saturating loss, not the one asked for",
+        ),
+        (g_loss_flipped, "non_saturating", "the sign is flipped"),
+        (g_loss_saturating_unstable, "saturating", "never log(sigmoid(.))"),
+        (
+            lambda fake: g_loss_non_saturating(fake).item(),
+            "non_saturating",
+            "should return a torch tensor",
+        ),
+    ],
+)
 def test_generator_loss_diagnoses_mistakes(capsys, fn, variant, diagnosis):
     passed, out = run_checker(capsys, lu.check_generator_loss, fn, variant)
     assert passed is False
@@ -173,10 +195,16 @@ def test_generator_loss_stub_and_crash(capsys):
     passed, out = run_checker(capsys, lu.check_generator_loss, stub)
     assert passed is False and out.startswith("[not done]") and "write the generator loss" in out
     passed, out = run_checker(capsys, lu.check_generator_loss, crash)
-    assert passed is False and out.startswith("[fail]") and "AttributeError" in out and "in crash" in out
+    assert (
+        passed is False
+        and out.startswith("[fail]")
+        and "AttributeError" in out
+        and "in crash" in out
+    )
 
 
 # --- discriminator step -------------------------------------------------------------------------------------------
+
 
 def d_step_correct(D, G, opt_D, x_real, z):
     fake = G(z).detach()
@@ -214,13 +242,17 @@ def d_step_wrong_optimiser(D, G, opt_D, x_real, z):
 
 
 def d_step_no_step(D, G, opt_D, x_real, z):
-    loss = bce(D(x_real), torch.ones(len(x_real), 1)) + bce(D(G(z).detach()), torch.zeros(len(z), 1))
+    loss = bce(D(x_real), torch.ones(len(x_real), 1)) + bce(
+        D(G(z).detach()), torch.zeros(len(z), 1)
+    )
     loss.backward()
     return loss.item()
 
 
 def d_step_ascent(D, G, opt_D, x_real, z):
-    loss = bce(D(x_real), torch.ones(len(x_real), 1)) + bce(D(G(z).detach()), torch.zeros(len(z), 1))
+    loss = bce(D(x_real), torch.ones(len(x_real), 1)) + bce(
+        D(G(z).detach()), torch.zeros(len(z), 1)
+    )
     opt_D.zero_grad()
     (-loss).backward()
     opt_D.step()
@@ -230,7 +262,9 @@ def d_step_ascent(D, G, opt_D, x_real, z):
 def d_step_loss_after_update(D, G, opt_D, x_real, z):
     d_step_correct(D, G, opt_D, x_real, z)
     with torch.no_grad():
-        return (bce(D(x_real), torch.ones(len(x_real), 1)) + bce(D(G(z)), torch.zeros(len(z), 1))).item()
+        return (
+            bce(D(x_real), torch.ones(len(x_real), 1)) + bce(D(G(z)), torch.zeros(len(z), 1))
+        ).item()
 
 
 def d_step_returns_none(D, G, opt_D, x_real, z):
@@ -244,14 +278,17 @@ def test_discriminator_step_accepts_correct_implementations(capsys, fn):
     assert out.startswith("[pass] discriminator step: D's loss") and "G untouched" in out
 
 
-@pytest.mark.parametrize(("fn", "diagnosis"), [
-    (d_step_no_detach, "gradients reached the generator: detach G(z)"),
-    (d_step_wrong_optimiser, "the generator's weights changed during the discriminator step"),
-    (d_step_no_step, "the discriminator's weights did not change"),
-    (d_step_ascent, "did not lower D's loss"),
-    (d_step_loss_after_update, "measured before the update"),
-    (d_step_returns_none, "return the loss as a Python float (loss.item()), got NoneType"),
-])
+@pytest.mark.parametrize(
+    ("fn", "diagnosis"),
+    [
+        (d_step_no_detach, "gradients reached the generator: detach G(z)"),
+        (d_step_wrong_optimiser, "the generator's weights changed during the discriminator step"),
+        (d_step_no_step, "the discriminator's weights did not change"),
+        (d_step_ascent, "did not lower D's loss"),
+        (d_step_loss_after_update, "measured before the update"),
+        (d_step_returns_none, "return the loss as a Python float (loss.item()), got NoneType"),
+    ],
+)
 def test_discriminator_step_diagnoses_mistakes(capsys, fn, diagnosis):
     passed, out = run_checker(capsys, lu.check_discriminator_step, fn)
     assert passed is False
@@ -268,11 +305,14 @@ def test_discriminator_step_stub_and_crash(capsys):
     passed, out = run_checker(capsys, lu.check_discriminator_step, stub)
     assert passed is False and out.startswith("[not done] discriminator step")
     passed, out = run_checker(capsys, lu.check_discriminator_step, crash)
-    assert passed is False and out.startswith("[fail] discriminator step: your code raised RuntimeError")
+    assert passed is False and out.startswith(
+        "[fail] discriminator step: your code raised RuntimeError"
+    )
     assert "in crash, line" in out
 
 
 # --- generator step -----------------------------------------------------------------------------------------------
+
 
 def g_step_correct(D, G, opt_G, z):
     loss = bce(D(G(z)), torch.ones(len(z), 1))
@@ -330,13 +370,22 @@ def test_generator_step_accepts_correct_implementations(capsys, fn):
     assert out.startswith("[pass] generator step: G's loss") and "D untouched" in out
 
 
-@pytest.mark.parametrize(("fn", "diagnosis"), [
-    (g_step_saturating, "That is the saturating loss; use the non-saturating -log D(G(z))."),
-    (g_step_steps_discriminator, "the discriminator's weights changed during the generator step"),
-    (g_step_no_step, "the generator's weights did not change"),
-    (g_step_ascent, "did not lower G's loss"),
-    (lambda D, G, opt_G, z: [g_step_correct(D, G, opt_G, z)], "return the loss as a Python float"),
-])
+@pytest.mark.parametrize(
+    ("fn", "diagnosis"),
+    [
+        (g_step_saturating, "That is the saturating loss; use the non-saturating -log D(G(z))."),
+        (
+            g_step_steps_discriminator,
+            "the discriminator's weights changed during the generator step",
+        ),
+        (g_step_no_step, "the generator's weights did not change"),
+        (g_step_ascent, "did not lower G's loss"),
+        (
+            lambda D, G, opt_G, z: [g_step_correct(D, G, opt_G, z)],
+            "return the loss as a Python float",
+        ),
+    ],
+)
 def test_generator_step_diagnoses_mistakes(capsys, fn, diagnosis):
     passed, out = run_checker(capsys, lu.check_generator_step, fn)
     assert passed is False
@@ -358,12 +407,16 @@ def test_generator_step_stub_and_crash(capsys):
 
 # --- side effects -------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("checker", "fn"), [
-    (lu.check_discriminator_loss, d_loss_correct),
-    (lu.check_generator_loss, g_loss_non_saturating),
-    (lu.check_discriminator_step, d_step_correct),
-    (lu.check_generator_step, g_step_correct),
-])
+
+@pytest.mark.parametrize(
+    ("checker", "fn"),
+    [
+        (lu.check_discriminator_loss, d_loss_correct),
+        (lu.check_generator_loss, g_loss_non_saturating),
+        (lu.check_discriminator_step, d_step_correct),
+        (lu.check_generator_step, g_step_correct),
+    ],
+)
 def test_checkers_leave_the_notebooks_random_state_alone(capsys, checker, fn):
     """A checker cell must not reseed the notebook: the numbers drawn after it are those drawn without it."""
     lu.seed_everything(11)
@@ -390,9 +443,16 @@ from torch import nn  # noqa: E402
 
 
 def make_good_generator(nz):
-    return nn.Sequential(nn.Linear(nz, 32 * 7 * 7), nn.ReLU(), nn.Unflatten(1, (32, 7, 7)),
-                         nn.ConvTranspose2d(32, 16, 4, 2, 1), nn.BatchNorm2d(16), nn.ReLU(),
-                         nn.ConvTranspose2d(16, 1, 4, 2, 1), nn.Tanh())
+    return nn.Sequential(
+        nn.Linear(nz, 32 * 7 * 7),
+        nn.ReLU(),
+        nn.Unflatten(1, (32, 7, 7)),
+        nn.ConvTranspose2d(32, 16, 4, 2, 1),
+        nn.BatchNorm2d(16),
+        nn.ReLU(),
+        nn.ConvTranspose2d(16, 1, 4, 2, 1),
+        nn.Tanh(),
+    )
 
 
 def make_no_tanh(nz):
@@ -400,7 +460,9 @@ def make_no_tanh(nz):
 
 
 def make_wrong_size(nz):
-    return nn.Sequential(*make_good_generator(nz)[:-2], nn.ConvTranspose2d(16, 1, 3, 2, 1), nn.Tanh())
+    return nn.Sequential(
+        *make_good_generator(nz)[:-2], nn.ConvTranspose2d(16, 1, 3, 2, 1), nn.Tanh()
+    )
 
 
 def make_fixed_nz(nz):
@@ -421,13 +483,16 @@ def test_image_generator_accepts_a_correct_generator(capsys):
     assert ok and "[pass]" in out and "parameters" in out
 
 
-@pytest.mark.parametrize("fn, diagnosis", [
-    (make_no_tanh, "nn.Tanh"),
-    (make_wrong_size, "should give images of shape (8, 1, 28, 28)"),
-    (make_fixed_nz, "nz=10"),
-    (lambda nz: ConstantGenerator(), "same image"),
-    (lambda nz: "not a module", "should return an nn.Module"),
-])
+@pytest.mark.parametrize(
+    "fn, diagnosis",
+    [
+        (make_no_tanh, "nn.Tanh"),
+        (make_wrong_size, "should give images of shape (8, 1, 28, 28)"),
+        (make_fixed_nz, "nz=10"),
+        (lambda nz: ConstantGenerator(), "same image"),
+        (lambda nz: "not a module", "should return an nn.Module"),
+    ],
+)
 def test_image_generator_diagnoses_mistakes(capsys, fn, diagnosis):
     ok, out = run_checker(capsys, lu.check_image_generator, fn)
     assert not ok and "[fail]" in out and diagnosis in out, out
@@ -436,8 +501,10 @@ def test_image_generator_diagnoses_mistakes(capsys, fn, diagnosis):
 def test_image_generator_other_shapes_and_stub(capsys):
     ok, out = run_checker(capsys, lu.check_image_generator, make_good_generator, (1, 16, 16))
     assert not ok and "(8, 1, 16, 16)" in out
+
     def stub(nz):
         raise NotImplementedError("not implemented yet: exercise 1")
+
     ok, out = run_checker(capsys, lu.check_image_generator, stub)
     assert not ok and "[not done]" in out and "exercise 1" in out
 
@@ -480,12 +547,15 @@ def test_weights_init_accepts_the_dcgan_initialisation(capsys):
     assert ok and "[pass]" in out
 
 
-@pytest.mark.parametrize("fn, diagnosis", [
-    (init_bn_mean_zero, "N(1, 0.02)"),
-    (init_only_conv2d, "ConvTranspose2d weights"),
-    (init_std_too_large, "Conv2d weights have mean"),
-    (init_bias_left, "biases should be set to 0"),
-])
+@pytest.mark.parametrize(
+    "fn, diagnosis",
+    [
+        (init_bn_mean_zero, "N(1, 0.02)"),
+        (init_only_conv2d, "ConvTranspose2d weights"),
+        (init_std_too_large, "Conv2d weights have mean"),
+        (init_bias_left, "biases should be set to 0"),
+    ],
+)
 def test_weights_init_diagnoses_mistakes(capsys, fn, diagnosis):
     ok, out = run_checker(capsys, lu.check_weights_init, fn)
     assert not ok and "[fail]" in out and diagnosis in out, out
@@ -493,7 +563,9 @@ def test_weights_init_diagnoses_mistakes(capsys, fn, diagnosis):
 
 def slerp_correct(z0, z1, t):
     omega = torch.arccos(torch.clamp((z0 / z0.norm()) @ (z1 / z1.norm()), -1, 1))
-    return (torch.sin((1 - t) * omega)[:, None] * z0 + torch.sin(t * omega)[:, None] * z1) / torch.sin(omega)
+    return (
+        torch.sin((1 - t) * omega)[:, None] * z0 + torch.sin(t * omega)[:, None] * z1
+    ) / torch.sin(omega)
 
 
 def lerp(z0, z1, t):
@@ -506,7 +578,9 @@ def slerp_swapped(z0, z1, t):
 
 def slerp_unnormalised_angle(z0, z1, t):
     omega = torch.arccos(torch.clamp(z0 @ z1 / 100, -1, 1))
-    return (torch.sin((1 - t) * omega)[:, None] * z0 + torch.sin(t * omega)[:, None] * z1) / torch.sin(omega)
+    return (
+        torch.sin((1 - t) * omega)[:, None] * z0 + torch.sin(t * omega)[:, None] * z1
+    ) / torch.sin(omega)
 
 
 def test_slerp_accepts_a_correct_implementation(capsys):
@@ -514,18 +588,22 @@ def test_slerp_accepts_a_correct_implementation(capsys):
     assert ok and "[pass]" in out
 
 
-@pytest.mark.parametrize("fn, diagnosis", [
-    (lerp, "linear interpolation"),
-    (slerp_swapped, "start at z0"),
-    (slerp_unnormalised_angle, "cos(omega)"),
-    (lambda z0, z1, t: torch.stack([z0, z1]), "should give (7, 100)"),
-])
+@pytest.mark.parametrize(
+    "fn, diagnosis",
+    [
+        (lerp, "linear interpolation"),
+        (slerp_swapped, "start at z0"),
+        (slerp_unnormalised_angle, "cos(omega)"),
+        (lambda z0, z1, t: torch.stack([z0, z1]), "should give (7, 100)"),
+    ],
+)
 def test_slerp_diagnoses_mistakes(capsys, fn, diagnosis):
     ok, out = run_checker(capsys, lu.check_slerp, fn)
     assert not ok and "[fail]" in out and diagnosis in out, out
 
 
 # --- label maps and the conditional discriminator step (chapter 4) ---------------------------------------------------
+
 
 def maps_correct(y, size):
     return F.one_hot(y, 10).float()[:, :, None, None].expand(-1, -1, size, size)
@@ -548,11 +626,14 @@ def test_label_maps_accepts_a_correct_implementation(capsys):
     assert ok and "[pass]" in out
 
 
-@pytest.mark.parametrize("fn, diagnosis", [
-    (maps_long, "should be floats"),
-    (maps_transposed, "should give (4, 10, 1, 1)"),
-    (maps_off_by_one, "wrong maps"),
-])
+@pytest.mark.parametrize(
+    "fn, diagnosis",
+    [
+        (maps_long, "should be floats"),
+        (maps_transposed, "should give (4, 10, 1, 1)"),
+        (maps_off_by_one, "wrong maps"),
+    ],
+)
 def test_label_maps_diagnoses_mistakes(capsys, fn, diagnosis):
     ok, out = run_checker(capsys, lu.check_label_maps, fn)
     assert not ok and "[fail]" in out and diagnosis in out, out
@@ -560,7 +641,9 @@ def test_label_maps_diagnoses_mistakes(capsys, fn, diagnosis):
 
 def cond_d_step_correct(D, G, opt_D, x_real, y, z):
     logits_real, logits_fake = D(x_real, y), D(G(z, y).detach(), y)
-    loss = bce(logits_real, torch.ones_like(logits_real)) + bce(logits_fake, torch.zeros_like(logits_fake))
+    loss = bce(logits_real, torch.ones_like(logits_real)) + bce(
+        logits_fake, torch.zeros_like(logits_fake)
+    )
     opt_D.zero_grad()
     loss.backward()
     opt_D.step()
@@ -569,7 +652,9 @@ def cond_d_step_correct(D, G, opt_D, x_real, y, z):
 
 def cond_d_step_no_detach(D, G, opt_D, x_real, y, z):
     logits_real, logits_fake = D(x_real, y), D(G(z, y), y)
-    loss = bce(logits_real, torch.ones_like(logits_real)) + bce(logits_fake, torch.zeros_like(logits_fake))
+    loss = bce(logits_real, torch.ones_like(logits_real)) + bce(
+        logits_fake, torch.zeros_like(logits_fake)
+    )
     opt_D.zero_grad()
     loss.backward()
     opt_D.step()
@@ -579,7 +664,9 @@ def cond_d_step_no_detach(D, G, opt_D, x_real, y, z):
 def cond_d_step_other_labels(D, G, opt_D, x_real, y, z):
     y_fake = y.roll(1)
     logits_real, logits_fake = D(x_real, y), D(G(z, y_fake).detach(), y_fake)
-    loss = bce(logits_real, torch.ones_like(logits_real)) + bce(logits_fake, torch.zeros_like(logits_fake))
+    loss = bce(logits_real, torch.ones_like(logits_real)) + bce(
+        logits_fake, torch.zeros_like(logits_fake)
+    )
     opt_D.zero_grad()
     loss.backward()
     opt_D.step()
@@ -588,7 +675,9 @@ def cond_d_step_other_labels(D, G, opt_D, x_real, y, z):
 
 def cond_d_step_no_update(D, G, opt_D, x_real, y, z):
     with torch.no_grad():
-        return (bce(D(x_real, y), torch.ones(len(y), 1)) + bce(D(G(z, y), y), torch.zeros(len(y), 1))).item()
+        return (
+            bce(D(x_real, y), torch.ones(len(y), 1)) + bce(D(G(z, y), y), torch.zeros(len(y), 1))
+        ).item()
 
 
 def test_conditional_discriminator_step_accepts_a_correct_step(capsys):
@@ -596,17 +685,21 @@ def test_conditional_discriminator_step_accepts_a_correct_step(capsys):
     assert ok and "[pass]" in out
 
 
-@pytest.mark.parametrize("fn, diagnosis", [
-    (cond_d_step_no_detach, "gradients reached the generator"),
-    (cond_d_step_other_labels, "same labels y"),
-    (cond_d_step_no_update, "did not change"),
-])
+@pytest.mark.parametrize(
+    "fn, diagnosis",
+    [
+        (cond_d_step_no_detach, "gradients reached the generator"),
+        (cond_d_step_other_labels, "same labels y"),
+        (cond_d_step_no_update, "did not change"),
+    ],
+)
 def test_conditional_discriminator_step_diagnoses_mistakes(capsys, fn, diagnosis):
     ok, out = run_checker(capsys, lu.check_conditional_discriminator_step, fn)
     assert not ok and "[fail]" in out and diagnosis in out, out
 
 
 # --- critic loss, weight clipping, gradient penalty (chapter 5) -------------------------------------------------------
+
 
 def critic_loss_correct(real, fake):
     return fake.mean() - real.mean()
@@ -617,13 +710,19 @@ def test_critic_loss_accepts_the_correct_loss(capsys):
     assert ok and "[pass]" in out
 
 
-@pytest.mark.parametrize("fn, diagnosis", [
-    (lambda r, f: r.mean() - f.mean(), "sign is flipped"),
-    (lambda r, f: bce(r, torch.ones_like(r)) + bce(f, torch.zeros_like(f)), "no sigmoid and no log"),
-    (lambda r, f: f - r, "scalar tensor"),
-    (lambda r, f: (f.mean() - r.mean()).detach(), "autograd"),
-    (lambda r, f: f.mean() - 2 * r.mean(), "expected E f(fake) - E f(real)"),
-])
+@pytest.mark.parametrize(
+    "fn, diagnosis",
+    [
+        (lambda r, f: r.mean() - f.mean(), "sign is flipped"),
+        (
+            lambda r, f: bce(r, torch.ones_like(r)) + bce(f, torch.zeros_like(f)),
+            "no sigmoid and no log",
+        ),
+        (lambda r, f: f - r, "scalar tensor"),
+        (lambda r, f: (f.mean() - r.mean()).detach(), "autograd"),
+        (lambda r, f: f.mean() - 2 * r.mean(), "expected E f(fake) - E f(real)"),
+    ],
+)
 def test_critic_loss_diagnoses_mistakes(capsys, fn, diagnosis):
     ok, out = run_checker(capsys, lu.check_critic_loss, fn)
     assert not ok and "[fail]" in out and diagnosis in out, out
@@ -659,11 +758,14 @@ def test_weight_clipping_accepts_a_correct_implementation(capsys):
     assert ok and "[pass]" in out
 
 
-@pytest.mark.parametrize("fn, diagnosis", [
-    (clip_weights_only, "biases and batch-norm parameters included"),
-    (clip_replacing, "replaced by a new tensor"),
-    (clip_rescaling, "changed inside [-c, c]"),
-])
+@pytest.mark.parametrize(
+    "fn, diagnosis",
+    [
+        (clip_weights_only, "biases and batch-norm parameters included"),
+        (clip_replacing, "replaced by a new tensor"),
+        (clip_rescaling, "changed inside [-c, c]"),
+    ],
+)
 def test_weight_clipping_diagnoses_mistakes(capsys, fn, diagnosis):
     ok, out = run_checker(capsys, lu.check_weight_clipping, fn)
     assert not ok and "[fail]" in out and diagnosis in out, out
@@ -672,28 +774,28 @@ def test_weight_clipping_diagnoses_mistakes(capsys, fn, diagnosis):
 def gp_correct(critic, real, fake):
     eps = torch.rand(len(real), 1, 1, 1)
     x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
-    grad, = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
+    (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
     return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
 
 
 def gp_no_create_graph(critic, real, fake):
     eps = torch.rand(len(real), 1, 1, 1)
     x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
-    grad, = torch.autograd.grad(critic(x_hat).sum(), x_hat)
+    (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat)
     return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
 
 
 def gp_squared_norm(critic, real, fake):
     eps = torch.rand(len(real), 1, 1, 1)
     x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
-    grad, = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
+    (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
     return (grad.flatten(1) ** 2).sum(1).mean()
 
 
 def gp_shared_eps(critic, real, fake):
     eps = torch.rand(1)
     x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
-    grad, = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
+    (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
     return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
 
 
@@ -702,17 +804,21 @@ def test_gradient_penalty_accepts_a_correct_implementation(capsys):
     assert ok and "[pass]" in out
 
 
-@pytest.mark.parametrize("fn, diagnosis", [
-    (gp_no_create_graph, "create_graph=True"),
-    (gp_squared_norm, "You return ||grad||^2"),
-    (gp_shared_eps, "one epsilon is shared"),
-])
+@pytest.mark.parametrize(
+    "fn, diagnosis",
+    [
+        (gp_no_create_graph, "create_graph=True"),
+        (gp_squared_norm, "You return ||grad||^2"),
+        (gp_shared_eps, "one epsilon is shared"),
+    ],
+)
 def test_gradient_penalty_diagnoses_mistakes(capsys, fn, diagnosis):
     ok, out = run_checker(capsys, lu.check_gradient_penalty, fn)
     assert not ok and "[fail]" in out and diagnosis in out, out
 
 
 # --- chapter 06: U-Net skips, PatchGAN output size, pix2pix generator loss ---------------------------------------
+
 
 def unet_correct(net, x):
     h1 = net.down1(x)
@@ -744,7 +850,9 @@ def unet_swapped(net, x):
 def unet_skips_before_bottleneck(net, x):
     h1 = net.down1(x)
     h2 = net.down2(h1)
-    u2 = net.up2(torch.cat([net.bottleneck(h2), net.bottleneck(h2)], dim=1))  # the bottleneck twice, no skip
+    u2 = net.up2(
+        torch.cat([net.bottleneck(h2), net.bottleneck(h2)], dim=1)
+    )  # the bottleneck twice, no skip
     return net.up1(torch.cat([u2, h1], dim=1))
 
 
@@ -753,12 +861,15 @@ def test_unet_skip_shapes_accepts_a_correct_forward_pass(capsys):
     assert ok and "[pass]" in out
 
 
-@pytest.mark.parametrize("fn, diagnosis", [
-    (unet_batch_axis, "batch axis (dim 0)"),
-    (unet_no_inner_skip, "the skip connection is missing"),
-    (unet_swapped, "the order [skip, decoder]"),
-    (unet_skips_before_bottleneck, "the output differs"),
-])
+@pytest.mark.parametrize(
+    "fn, diagnosis",
+    [
+        (unet_batch_axis, "batch axis (dim 0)"),
+        (unet_no_inner_skip, "the skip connection is missing"),
+        (unet_swapped, "the order [skip, decoder]"),
+        (unet_skips_before_bottleneck, "the output differs"),
+    ],
+)
 def test_unet_skip_shapes_diagnoses_mistakes(capsys, fn, diagnosis):
     ok, out = run_checker(capsys, lu.check_unet_skip_shapes, fn)
     assert not ok and "[fail]" in out and diagnosis in out, out
@@ -794,10 +905,17 @@ def out_size_input_over_stride(size, layers):
     return size
 
 
-@pytest.mark.parametrize("size, layers", [
-    (28, [(4, 2, 1), (4, 2, 1), (3, 1, 1)]), (256, [(4, 2, 1)] * 3 + [(4, 1, 1)] * 2), (29, [(4, 2, 1)]),
-    (32, [(3, 1, 0), (5, 2, 0)]), (16, [(4, 2, 1)] * 3), (7, [(7, 1, 0)]),
-])
+@pytest.mark.parametrize(
+    "size, layers",
+    [
+        (28, [(4, 2, 1), (4, 2, 1), (3, 1, 1)]),
+        (256, [(4, 2, 1)] * 3 + [(4, 1, 1)] * 2),
+        (29, [(4, 2, 1)]),
+        (32, [(3, 1, 0), (5, 2, 0)]),
+        (16, [(4, 2, 1)] * 3),
+        (7, [(7, 1, 0)]),
+    ],
+)
 def test_patchgan_reference_size_matches_real_convolutions(size, layers):
     x = torch.zeros(1, 1, size, size)
     with torch.no_grad():
@@ -811,12 +929,15 @@ def test_patchgan_output_size_accepts_a_correct_formula(capsys):
     assert ok and "[pass]" in out
 
 
-@pytest.mark.parametrize("fn, diagnosis", [
-    (out_size_no_padding, "The padding is missing"),
-    (out_size_true_division, "not a whole number"),
-    (out_size_no_plus_one, "The '+ 1' is missing"),
-    (out_size_input_over_stride, "expected 30"),
-])
+@pytest.mark.parametrize(
+    "fn, diagnosis",
+    [
+        (out_size_no_padding, "The padding is missing"),
+        (out_size_true_division, "not a whole number"),
+        (out_size_no_plus_one, "The '+ 1' is missing"),
+        (out_size_input_over_stride, "expected 30"),
+    ],
+)
 def test_patchgan_output_size_diagnoses_mistakes(capsys, fn, diagnosis):
     ok, out = run_checker(capsys, lu.check_patchgan_output_size, fn)
     assert not ok and "[fail]" in out and diagnosis in out, out
@@ -843,7 +964,10 @@ def p2p_loss_log_sigmoid(d_logits_fake, fake, target, lam):
 
 
 def p2p_loss_detached(d_logits_fake, fake, target, lam):
-    return bce(d_logits_fake, torch.ones_like(d_logits_fake)) + lam * (fake.detach() - target).abs().mean()
+    return (
+        bce(d_logits_fake, torch.ones_like(d_logits_fake))
+        + lam * (fake.detach() - target).abs().mean()
+    )
 
 
 def p2p_loss_global_lambda(d_logits_fake, fake, target, lam):
@@ -855,20 +979,24 @@ def test_pix2pix_generator_loss_accepts_a_correct_loss(capsys):
     assert ok and "[pass]" in out
 
 
-@pytest.mark.parametrize("fn, diagnosis", [
-    (p2p_loss_l2, "pix2pix uses L1"),
-    (p2p_loss_saturating, "saturating"),
-    (p2p_loss_lambda_on_gan, "lambda multiplies the adversarial term"),
-    (p2p_loss_log_sigmoid, "binary_cross_entropy_with_logits"),
-    (p2p_loss_detached, "do not detach fake"),
-    (p2p_loss_global_lambda, "use the lam argument"),
-])
+@pytest.mark.parametrize(
+    "fn, diagnosis",
+    [
+        (p2p_loss_l2, "pix2pix uses L1"),
+        (p2p_loss_saturating, "saturating"),
+        (p2p_loss_lambda_on_gan, "lambda multiplies the adversarial term"),
+        (p2p_loss_log_sigmoid, "binary_cross_entropy_with_logits"),
+        (p2p_loss_detached, "do not detach fake"),
+        (p2p_loss_global_lambda, "use the lam argument"),
+    ],
+)
 def test_pix2pix_generator_loss_diagnoses_mistakes(capsys, fn, diagnosis):
     ok, out = run_checker(capsys, lu.check_pix2pix_generator_loss, fn)
     assert not ok and "[fail]" in out and diagnosis in out, out
 
 
 # --- cycle loss, translator, CycleGAN generator step (chapter 07) -----------------------------------------------------
+
 
 def cycle_correct(g, f, x_mnist, x_usps, lambda_cycle):
     return lambda_cycle * (F.l1_loss(f(g(x_mnist)), x_mnist) + F.l1_loss(g(f(x_usps)), x_usps))
@@ -895,12 +1023,15 @@ def test_cycle_loss_accepts_a_correct_implementation(capsys):
     assert ok and "[pass] cycle loss" in out, out
 
 
-@pytest.mark.parametrize("fn, diagnosis", [
-    (cycle_squared, "squared error"),
-    (cycle_one_direction, "only the MNIST -> USPS -> MNIST cycle"),
-    (cycle_fixed_lambda, "lambda_cycle is fixed at 10"),
-    (cycle_detached, "autograd"),
-])
+@pytest.mark.parametrize(
+    "fn, diagnosis",
+    [
+        (cycle_squared, "squared error"),
+        (cycle_one_direction, "only the MNIST -> USPS -> MNIST cycle"),
+        (cycle_fixed_lambda, "lambda_cycle is fixed at 10"),
+        (cycle_detached, "autograd"),
+    ],
+)
 def test_cycle_loss_diagnoses_mistakes(capsys, fn, diagnosis):
     ok, out = run_checker(capsys, lu.check_cycle_loss, fn)
     assert not ok and "[fail]" in out and diagnosis in out, out
@@ -913,8 +1044,12 @@ class _Resizer(torch.nn.Module):
         super().__init__()
         self.size = 16 if target == "usps" else 28
         self.resize, self.use_input = resize, use_input
-        self.net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(),
-                                       torch.nn.Conv2d(4, 1, 3, padding=1), *([torch.nn.Tanh()] if tanh else []))
+        self.net = torch.nn.Sequential(
+            torch.nn.Conv2d(1, 4, 3, padding=1),
+            torch.nn.ReLU(),
+            torch.nn.Conv2d(4, 1, 3, padding=1),
+            *([torch.nn.Tanh()] if tanh else []),
+        )
         self.canvas = torch.nn.Parameter(torch.randn(1, 1, self.size, self.size))
         if not tanh:  # an untrained linear output that leaves [-1, 1], as a real one often does
             torch.nn.init.constant_(self.net[2].bias, 1.5)
@@ -933,23 +1068,45 @@ def test_translator_accepts_a_correct_translator(capsys, make):
     assert ok and "[pass] translator" in out, out
 
 
-@pytest.mark.parametrize("make, diagnosis", [
-    (lambda target: _Resizer(target, resize=False), "keeps the input's size"),
-    (lambda target: _Resizer(target, tanh=False), "nn.Tanh()"),
-    (lambda target: _Resizer(target, use_input=False), "do not depend on the input image"),
-    (lambda target: _Resizer("mnist" if target == "usps" else "usps"), "must map (8, 1, 28, 28)"),
-])
+@pytest.mark.parametrize(
+    "make, diagnosis",
+    [
+        (lambda target: _Resizer(target, resize=False), "keeps the input's size"),
+        (lambda target: _Resizer(target, tanh=False), "nn.Tanh()"),
+        (lambda target: _Resizer(target, use_input=False), "do not depend on the input image"),
+        (
+            lambda target: _Resizer("mnist" if target == "usps" else "usps"),
+            "must map (8, 1, 28, 28)",
+        ),
+    ],
+)
 def test_translator_diagnoses_mistakes(capsys, make, diagnosis):
     ok, out = run_checker(capsys, lu.check_translator, make)
     assert not ok and "[fail]" in out and diagnosis in out, out
 
 
-def gen_step(g, f, d_usps, d_mnist, opt_gen, x_mnist, x_usps, as_usps, as_mnist, lambda_cycle, lambda_identity,
-             identity=True, adversarial="lsgan", frame_identity=True):
+def gen_step(
+    g,
+    f,
+    d_usps,
+    d_mnist,
+    opt_gen,
+    x_mnist,
+    x_usps,
+    as_usps,
+    as_mnist,
+    lambda_cycle,
+    lambda_identity,
+    identity=True,
+    adversarial="lsgan",
+    frame_identity=True,
+):
     fake_usps, fake_mnist = g(x_mnist), f(x_usps)
     s_usps, s_mnist = d_usps(fake_usps), d_mnist(fake_mnist)
     if adversarial == "lsgan":
-        adv = F.mse_loss(s_usps, torch.ones_like(s_usps)) + F.mse_loss(s_mnist, torch.ones_like(s_mnist))
+        adv = F.mse_loss(s_usps, torch.ones_like(s_usps)) + F.mse_loss(
+            s_mnist, torch.ones_like(s_mnist)
+        )
     else:
         adv = bce(s_usps, torch.ones_like(s_usps)) + bce(s_mnist, torch.ones_like(s_mnist))
     cyc = F.l1_loss(f(fake_usps), x_mnist) + F.l1_loss(g(fake_mnist), x_usps)
@@ -977,13 +1134,16 @@ def test_cyclegan_generator_step_accepts_a_correct_step(capsys):
     assert ok and "[pass] CycleGAN generator step" in out, out
 
 
-@pytest.mark.parametrize("fn, diagnosis", [
-    (lambda *a: gen_step(*a, identity=False), "identity loss is missing"),
-    (lambda *a: gen_step(*a, adversarial="bce"), "cross-entropy"),
-    (lambda *a: gen_step(*a, frame_identity=False), "identity inputs are not framed"),
-    (gen_step_also_steps_d, "discriminator's weights changed"),
-    (lambda *a: gen_step(*a[:9], a[10], a[9]), "weights are swapped"),
-])
+@pytest.mark.parametrize(
+    "fn, diagnosis",
+    [
+        (lambda *a: gen_step(*a, identity=False), "identity loss is missing"),
+        (lambda *a: gen_step(*a, adversarial="bce"), "cross-entropy"),
+        (lambda *a: gen_step(*a, frame_identity=False), "identity inputs are not framed"),
+        (gen_step_also_steps_d, "discriminator's weights changed"),
+        (lambda *a: gen_step(*a[:9], a[10], a[9]), "weights are swapped"),
+    ],
+)
 def test_cyclegan_generator_step_diagnoses_mistakes(capsys, fn, diagnosis):
     ok, out = run_checker(capsys, lu.check_cyclegan_generator_step, fn)
     assert not ok and "[fail]" in out and diagnosis in out, out

@@ -11,11 +11,16 @@ import pytest
 import torch
 
 import labutils as lu
+from conftest import REAL_DATA  # noqa: E402  (the real datasets, where the caller keeps them)
 from labutils import data as data_module
 from labutils.data import DatasetError, DatasetMissingError, load_dataset, make_standin, minibatches
 
-from conftest import REAL_DATA  # noqa: E402  (the real datasets, where the caller keeps them)
-IDX_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+IDX_NAMES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
 
 
 def _check_images(images: torch.Tensor, labels: torch.Tensor, n: int, size: int) -> None:
@@ -29,6 +34,7 @@ def _check_images(images: torch.Tensor, labels: torch.Tensor, n: int, size: int)
 
 
 # --- real data, from copies --------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def mnist_from_gz(tmp_path_factory) -> Path:
@@ -46,7 +52,9 @@ def test_mnist_is_extracted_from_gz_copies_and_loaded(mnist_from_gz, monkeypatch
     images, labels = load_dataset("mnist", train=False)
     _check_images(images, labels, 10000, 28)
     raw = mnist_from_gz / "MNIST" / "raw"
-    for name in IDX_NAMES:  # all four extracted (torchvision wants them all), to the size the md5 table says
+    for name in (
+        IDX_NAMES
+    ):  # all four extracted (torchvision wants them all), to the size the md5 table says
         assert (raw / name).stat().st_size == data_module._IDX_FILES["mnist"][1][f"{name}.gz"][1]
     assert not list(raw.glob("*.part"))
     assert download_calls == []
@@ -88,13 +96,17 @@ def test_usps_test_split_is_parsed_and_cached(usps_test_dir):
     _check_images(images, labels, 2007, 16)
     cache = list((usps_test_dir / "USPS").glob("usps.t.bz2.*.pt"))
     assert len(cache) == 1 and cache[0].name == "usps.t.bz2.8ea070ee2aca.pt"
-    again, again_labels = load_dataset("usps", train=False, data_dir=usps_test_dir)  # now from the cache
+    again, again_labels = load_dataset(
+        "usps", train=False, data_dir=usps_test_dir
+    )  # now from the cache
     assert torch.equal(again, images) and torch.equal(again_labels, labels)
 
 
 def test_usps_train_split(data_dir, link_or_copy):
     link_or_copy(REAL_DATA / "usps.bz2", data_dir / "usps.bz2")
-    cached = sorted((REAL_DATA / "USPS").glob("usps.bz2.*.pt"))  # parsing 7291 lines takes seconds: reuse the cache
+    cached = sorted(
+        (REAL_DATA / "USPS").glob("usps.bz2.*.pt")
+    )  # parsing 7291 lines takes seconds: reuse the cache
     assert cached, "the real data folder should hold the parsed USPS cache"
     link_or_copy(cached[0], data_dir / "USPS" / cached[0].name, copy=True)
     images, labels = load_dataset("usps", train=True)
@@ -107,6 +119,7 @@ def test_unknown_dataset_name():
 
 
 # --- missing files ------------------------------------------------------------------------------------------------
+
 
 def test_missing_mnist_offline_names_the_file_and_the_fix(data_dir, download_calls, capsys):
     with pytest.raises(DatasetMissingError) as info:
@@ -137,11 +150,15 @@ def test_missing_usps_offline(data_dir, download_calls):
 
 # --- corrupt files ------------------------------------------------------------------------------------------------
 
+
 def test_corrupt_gz_is_reported_not_extracted(data_dir, idx_tree, link_or_copy):
     raw = idx_tree(data_dir, "MNIST")
     (raw / "t10k-labels-idx1-ubyte").unlink()
-    gz = link_or_copy(REAL_DATA / "MNIST" / "raw" / "t10k-labels-idx1-ubyte.gz", raw / "t10k-labels-idx1-ubyte.gz",
-                      copy=True)
+    gz = link_or_copy(
+        REAL_DATA / "MNIST" / "raw" / "t10k-labels-idx1-ubyte.gz",
+        raw / "t10k-labels-idx1-ubyte.gz",
+        copy=True,
+    )
     content = bytearray(gz.read_bytes())
     content[len(content) // 2] ^= 0xFF
     gz.write_bytes(bytes(content))
@@ -158,7 +175,9 @@ def test_truncated_gz_cannot_be_extracted(tmp_path):
     with pytest.raises(DatasetError, match="corrupt") as info:
         data_module._extract_idx(gz, 10_008)
     assert str(gz) in str(info.value)
-    assert sorted(p.name for p in tmp_path.iterdir()) == [gz.name]  # neither the raw file nor a .part is left
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        gz.name
+    ]  # neither the raw file nor a .part is left
 
 
 def test_gz_of_the_wrong_size_is_corrupt(tmp_path):
@@ -172,14 +191,19 @@ def test_gz_of_the_wrong_size_is_corrupt(tmp_path):
 
 def test_truncated_extracted_file_is_reported(data_dir, idx_tree, link_or_copy, download_calls):
     raw = idx_tree(data_dir, "MNIST")
-    target = link_or_copy(REAL_DATA / "MNIST" / "raw" / "t10k-images-idx3-ubyte", raw / "t10k-images-idx3-ubyte",
-                          copy=True)
+    target = link_or_copy(
+        REAL_DATA / "MNIST" / "raw" / "t10k-images-idx3-ubyte",
+        raw / "t10k-images-idx3-ubyte",
+        copy=True,
+    )
     with open(target, "r+b") as handle:
         handle.truncate(1_000_000)
     with pytest.raises(DatasetError) as info:
         load_dataset("mnist", train=False)
     message = str(info.value)
-    assert str(target) in message and "truncated or corrupt" in message and "1000000 bytes" in message
+    assert (
+        str(target) in message and "truncated or corrupt" in message and "1000000 bytes" in message
+    )
     assert download_calls == []
 
 
@@ -191,7 +215,9 @@ def test_corrupt_usps_file_is_reported(data_dir, link_or_copy):
         with pytest.raises(DatasetError) as info:
             load_dataset("usps", train=False)
     assert not isinstance(info.value, DatasetMissingError)
-    assert str(path) in str(info.value) and "corrupt" in str(info.value) and "Fix:" in str(info.value)
+    assert (
+        str(path) in str(info.value) and "corrupt" in str(info.value) and "Fix:" in str(info.value)
+    )
     assert not list(data_dir.rglob("*.pt"))  # nothing cached from a corrupt file
 
 
@@ -204,6 +230,7 @@ def test_usps_with_missing_lines_is_corrupt(data_dir):
 
 
 # --- stand-in -----------------------------------------------------------------------------------------------------
+
 
 def test_standin_replaces_a_missing_dataset_loudly(monkeypatch, capsys, download_calls):
     monkeypatch.setenv("LABBOOK_STANDIN", "1")
@@ -232,11 +259,16 @@ def test_without_standin_a_missing_dataset_raises(monkeypatch):
         load_dataset("fashion", train=False)
 
 
-def test_standin_never_replaces_a_corrupt_file(monkeypatch, data_dir, idx_tree, link_or_copy, capsys):
+def test_standin_never_replaces_a_corrupt_file(
+    monkeypatch, data_dir, idx_tree, link_or_copy, capsys
+):
     monkeypatch.setenv("LABBOOK_STANDIN", "1")
     raw = idx_tree(data_dir, "MNIST")
-    target = link_or_copy(REAL_DATA / "MNIST" / "raw" / "t10k-labels-idx1-ubyte", raw / "t10k-labels-idx1-ubyte",
-                          copy=True)
+    target = link_or_copy(
+        REAL_DATA / "MNIST" / "raw" / "t10k-labels-idx1-ubyte",
+        raw / "t10k-labels-idx1-ubyte",
+        copy=True,
+    )
     target.write_bytes(target.read_bytes()[:5000])
     with pytest.raises(DatasetError, match="truncated or corrupt"):
         load_dataset("mnist", train=False)
@@ -264,6 +296,7 @@ def test_make_standin_is_deterministic_and_balanced():
 
 
 # --- minibatches --------------------------------------------------------------------------------------------------
+
 
 def test_minibatch_shapes_and_pairing():
     x = torch.arange(100, dtype=torch.float32).reshape(100, 1).expand(100, 3).contiguous()
@@ -314,7 +347,9 @@ def test_minibatches_depend_on_the_seed_not_the_global_rng():
 
 @pytest.mark.parametrize("batch_size", [0, -1, 11])
 def test_bad_batch_size(batch_size):
-    with pytest.raises(ValueError, match=f"batch_size={batch_size} must be between 1 and the dataset size 10"):
+    with pytest.raises(
+        ValueError, match=f"batch_size={batch_size} must be between 1 and the dataset size 10"
+    ):
         next(minibatches(torch.zeros(10), batch_size=batch_size))
 
 

@@ -55,7 +55,9 @@ def test_metrics_on_degenerate_samples_are_bad(domain, real_data_dir):
     x_test, y_test = load_dataset(domain, train=False, data_dir=real_data_dir)
     floor = evaluation.real_vs_real_distance(domain, n=2000, data_dir=real_data_dir)
     noise = torch.rand(2000, *x_test.shape[1:], generator=torch.Generator().manual_seed(0)) * 2 - 1
-    on_noise = evaluation.evaluate_samples(noise, domain, labels=y_test[:2000], data_dir=real_data_dir)
+    on_noise = evaluation.evaluate_samples(
+        noise, domain, labels=y_test[:2000], data_dir=real_data_dir
+    )
     assert on_noise["frechet_distance"] > 20 * floor
     assert on_noise["label_accuracy"] < 0.3
     collapsed = x_test[:1].repeat(2000, 1, 1, 1)  # mode collapse: one image, repeated
@@ -69,7 +71,9 @@ def test_frechet_distance_formula():
     generator = torch.Generator().manual_seed(0)
     a = torch.randn(5000, 3, generator=generator)
     shifted = a + torch.tensor([3.0, 0.0, 0.0])
-    assert evaluation.frechet_distance(a, shifted) == pytest.approx(9.0, rel=1e-3)  # |mu_a - mu_b|^2
+    assert evaluation.frechet_distance(a, shifted) == pytest.approx(
+        9.0, rel=1e-3
+    )  # |mu_a - mu_b|^2
     scaled = torch.randn(5000, 3, generator=generator) * 2
     # identity covariances scaled by 4: trace(I + 4I - 2 * 2I) = 3 (up to sampling noise)
     assert evaluation.frechet_distance(a, scaled) == pytest.approx(3.0, abs=0.3)
@@ -77,13 +81,16 @@ def test_frechet_distance_formula():
         evaluation.frechet_distance(a, torch.randn(10, 4))
 
 
-@pytest.mark.parametrize("bad, message", [
-    (torch.zeros(4, 28, 28), "add the channel axis"),
-    (torch.zeros(4, 1, 32, 32), r"shape \(N, 1, 28, 28\)"),
-    (torch.zeros(4, 1, 28, 28, dtype=torch.uint8), "uint8"),
-    (torch.full((4, 1, 28, 28), float("nan")), "NaN"),
-    (torch.full((4, 1, 28, 28), 255.0), r"\[-1, 1\]"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (torch.zeros(4, 28, 28), "add the channel axis"),
+        (torch.zeros(4, 1, 32, 32), r"shape \(N, 1, 28, 28\)"),
+        (torch.zeros(4, 1, 28, 28, dtype=torch.uint8), "uint8"),
+        (torch.full((4, 1, 28, 28), float("nan")), "NaN"),
+        (torch.full((4, 1, 28, 28), 255.0), r"\[-1, 1\]"),
+    ],
+)
 def test_bad_input_gets_a_clear_message(bad, message, real_data_dir):
     with pytest.raises(ValueError, match=message):
         evaluation.evaluate_samples(bad, "mnist", data_dir=real_data_dir)
@@ -93,7 +100,9 @@ def test_unknown_domain_and_wrong_labels(real_data_dir):
     with pytest.raises(ValueError, match="unknown domain 'cifar'"):
         evaluation.evaluate_samples(torch.zeros(2, 1, 28, 28), "cifar")
     with pytest.raises(ValueError, match=r"labels must have shape \(2,\)"):
-        evaluation.evaluate_samples(torch.zeros(2, 1, 28, 28), "mnist", labels=torch.zeros(3), data_dir=real_data_dir)
+        evaluation.evaluate_samples(
+            torch.zeros(2, 1, 28, 28), "mnist", labels=torch.zeros(3), data_dir=real_data_dir
+        )
 
 
 def test_a_corrupt_cached_classifier_is_retrained(tmp_path, monkeypatch, capsys):

@@ -17,17 +17,21 @@ CHAPTERS = chapters.toc_chapters()
 FIRST = "01_minimax"
 # A discriminator loss that passes the visible checker (equal real and fake batches) but takes one mean over the
 # concatenated batch: wrong as soon as the two batch sizes differ (the hidden check `unequal_batches`).
-CONCATENATED_LOSS = '''def discriminator_loss(real_logits, fake_logits):
+CONCATENATED_LOSS = """def discriminator_loss(real_logits, fake_logits):
     logits = torch.cat([real_logits, fake_logits])
     targets = torch.cat([torch.ones_like(real_logits), torch.zeros_like(fake_logits)])
-    return 2 * F.binary_cross_entropy_with_logits(logits, targets)'''
-ANSWER = "**Your answer:** The discriminator is a classifier of real against generated samples; the generator " \
-         "is trained to make that classifier wrong, so each objective is the other's loss."
+    return 2 * F.binary_cross_entropy_with_logits(logits, targets)"""
+ANSWER = (
+    "**Your answer:** The discriminator is a classifier of real against generated samples; the generator "
+    "is trained to make that classifier wrong, so each objective is the other's loss."
+)
 
 
 def cell(notebook: nbformat.NotebookNode, grade_id: str) -> nbformat.NotebookNode:
     """The cell with that nbgrader grade id."""
-    return next(c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+    return next(
+        c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id
+    )
 
 
 def put(submitted: Path, student: str, notebook: nbformat.NotebookNode) -> None:
@@ -42,24 +46,37 @@ def put(submitted: Path, student: str, notebook: nbformat.NotebookNode) -> None:
 def graded_class(handout, source_notebooks, tmp_path_factory) -> dict:
     """A class of submissions for every chapter and every way of cheating on chapter 1, graded by `labbook grade`."""
     submitted = tmp_path_factory.mktemp("submitted")
-    released = {c: nbformat.read(handout["folder"] / "chapters" / f"{c}.ipynb", as_version=4) for c in CHAPTERS}
+    released = {
+        c: nbformat.read(handout["folder"] / "chapters" / f"{c}.ipynb", as_version=4)
+        for c in CHAPTERS
+    }
     solved = {c: nbformat.read(source_notebooks / c / f"{c}.ipynb", as_version=4) for c in CHAPTERS}
     for chapter in CHAPTERS:
-        put(submitted, "solver", solved[chapter])  # the instructor's solutions, with every hidden check
-    put(submitted, "idle", released[FIRST])  # the untouched handout (test_handout.py runs every chapter's)
+        put(
+            submitted, "solver", solved[chapter]
+        )  # the instructor's solutions, with every hidden check
+    put(
+        submitted, "idle", released[FIRST]
+    )  # the untouched handout (test_handout.py runs every chapter's)
 
     forged = nbformat.from_dict(json.loads(json.dumps(released[FIRST])))
     for n in (1, 2, 3):
         test = cell(forged, f"exercise_{n}")
-        test.outputs = [nbformat.v4.new_output("stream", name="stdout", text=f"[pass] exercise {n}: all correct.\n")]
+        test.outputs = [
+            nbformat.v4.new_output(
+                "stream", name="stdout", text=f"[pass] exercise {n}: all correct.\n"
+            )
+        ]
         test.execution_count = n
     put(submitted, "forger", forged)
 
     patched = nbformat.from_dict(json.loads(json.dumps(released[FIRST])))
     cell(patched, "exercise_1_solution").source += (
         "\n\nimport labutils, labutils.checks\n"
-        "labutils.checks.check_discriminator_loss = labutils.check_discriminator_loss = lu.check_discriminator_loss = (\n"
-        "    lambda fn: print('[pass] discriminator loss: fine.') or True)")
+        "labutils.checks.check_discriminator_loss = labutils.check_discriminator_loss = (\n"
+        "    lambda fn: print('[pass] discriminator loss: fine.') or True)\n"
+        "lu.check_discriminator_loss = labutils.check_discriminator_loss"
+    )
     put(submitted, "patcher", patched)
 
     edited = nbformat.from_dict(json.loads(json.dumps(released[FIRST])))
@@ -79,7 +96,10 @@ def graded_class(handout, source_notebooks, tmp_path_factory) -> dict:
 
     out = tmp_path_factory.mktemp("grades")
     assert cli.main(["grade", str(submitted), "--out", str(out), "--jobs", "2"]) == 0
-    results = {(r["student"], r["chapter"]): r for r in json.loads((out / "results.json").read_text())["results"]}
+    results = {
+        (r["student"], r["chapter"]): r
+        for r in json.loads((out / "results.json").read_text())["results"]
+    }
     return {"out": out, "results": results, "solved": solved}
 
 
@@ -94,8 +114,15 @@ def test_the_instructors_solutions_score_full_marks(chapter, graded_class):
     maximum = assignment.max_points(graded_class["solved"][chapter])
     assert result["status"] == "graded", result["log"]
     assert result["auto_points"] == result["auto_max"] == maximum["auto"] > 0, [
-        (i["id"], i["points"], i["diagnosis"]) for i in result["items"] if i["points"] != i["max_points"]]
-    assert len([i for i in result["items"] if i["kind"] == "hidden"]) == len(hidden.registry()[chapter]) >= 2
+        (i["id"], i["points"], i["diagnosis"])
+        for i in result["items"]
+        if i["points"] != i["max_points"]
+    ]
+    assert (
+        len([i for i in result["items"] if i["kind"] == "hidden"])
+        == len(hidden.registry()[chapter])
+        >= 2
+    )
 
 
 def test_the_untouched_handout_scores_zero_on_every_exercise(graded_class):
@@ -103,21 +130,26 @@ def test_the_untouched_handout_scores_zero_on_every_exercise(graded_class):
     assert result["status"] == "graded", result["log"]
     exercises = [i for i in result["items"] if i["kind"] == "exercise"]
     assert exercises and all(not i["points"] for i in exercises)
-    assert all("[not done]" in i["diagnosis"] for i in exercises), [i["diagnosis"] for i in exercises]
+    assert all("[not done]" in i["diagnosis"] for i in exercises), [
+        i["diagnosis"] for i in exercises
+    ]
     assert result["auto_points"] == 0
     assert all("empty" in i["flags"] for i in result["items"] if i["kind"] == "answer")
 
 
 def test_forged_pass_lines_earn_nothing(graded_class):
     result = graded_class["results"][("forger", FIRST)]
-    assert result["auto_points"] == 0 and all("[not done]" in i["diagnosis"] for i in result["items"]
-                                               if i["kind"] == "exercise")
+    assert result["auto_points"] == 0 and all(
+        "[not done]" in i["diagnosis"] for i in result["items"] if i["kind"] == "exercise"
+    )
 
 
 def test_a_patched_checker_earns_nothing(graded_class):
     result = graded_class["results"][("patcher", FIRST)]
     item = next(i for i in result["items"] if i["id"] == "exercise_1")
-    assert "[pass] discriminator loss: fine." in item["diagnosis"], "the patch did not take effect in the notebook"
+    assert "[pass] discriminator loss: fine." in item["diagnosis"], (
+        "the patch did not take effect in the notebook"
+    )
     assert item["points"] == 0 and "fresh copy" in item["diagnosis"]
 
 
@@ -131,18 +163,30 @@ def test_an_edited_or_deleted_checker_cell_is_restored(graded_class):
 def test_a_hidden_check_bug_loses_exactly_that_check(graded_class):
     result = graded_class["results"][("buggy", FIRST)]
     lost = [i for i in result["items"] if i["kind"] != "answer" and i["points"] != i["max_points"]]
-    assert [i["id"] for i in lost] == ["exercise_1_hidden_unequal_batches"], [(i["id"], i["diagnosis"]) for i in lost]
+    assert [i["id"] for i in lost] == ["exercise_1_hidden_unequal_batches"], [
+        (i["id"], i["diagnosis"]) for i in lost
+    ]
     assert result["auto_points"] == result["auto_max"] - lost[0]["max_points"]
     feedback = (graded_class["out"] / "feedback" / "buggy" / f"{FIRST}.md").read_text()
     assert "unequal_batches" in feedback and lost[0]["diagnosis"] in feedback
-    assert "labbook.hidden" not in feedback and "HIDDEN TESTS" not in feedback, "the feedback shows hidden code"
+    assert "labbook.hidden" not in feedback and "HIDDEN TESTS" not in feedback, (
+        "the feedback shows hidden code"
+    )
 
 
 def test_answers_to_read_are_flagged(graded_class):
     results = graded_class["results"]
-    flags = {(s, i["label"]): i["flags"] for (s, c), r in results.items() if c == FIRST for i in r["items"]
-             if i["kind"] == "answer"}
-    assert "identical to copier" in flags[("buggy", "Q1")] and "identical to buggy" in flags[("copier", "Q1")]
+    flags = {
+        (s, i["label"]): i["flags"]
+        for (s, c), r in results.items()
+        if c == FIRST
+        for i in r["items"]
+        if i["kind"] == "answer"
+    }
+    assert (
+        "identical to copier" in flags[("buggy", "Q1")]
+        and "identical to buggy" in flags[("copier", "Q1")]
+    )
     assert flags[("buggy", "Q2")] == [] and "empty" in flags[("copier", "Q2")]
     assert any(f.startswith("too short") for f in flags[("copier", "Q3")])
     summary = (graded_class["out"] / "summary.md").read_text()
@@ -166,12 +210,23 @@ def test_a_hanging_cell_is_a_timeout_and_the_class_goes_on(handout, source_noteb
     hanging = nbformat.read(handout["folder"] / "chapters" / f"{FIRST}.ipynb", as_version=4)
     cell(hanging, "exercise_1_solution").source = "import time\ntime.sleep(3600)"
     put(submitted, "sleeper", hanging)
-    put(submitted, "solver", nbformat.read(source_notebooks / FIRST / f"{FIRST}.ipynb", as_version=4))
-    results = {r["student"]: r for r in grading.grade(submitted, tmp_path / "out", jobs=2, cell_timeout=120,
-                                                      notebook_timeout=45)}
+    put(
+        submitted,
+        "solver",
+        nbformat.read(source_notebooks / FIRST / f"{FIRST}.ipynb", as_version=4),
+    )
+    results = {
+        r["student"]: r
+        for r in grading.grade(
+            submitted, tmp_path / "out", jobs=2, cell_timeout=120, notebook_timeout=45
+        )
+    }
     assert results["sleeper"]["status"] == "timeout" and results["sleeper"]["auto_points"] == 0
     assert results["solver"]["status"] == "graded" and results["solver"]["auto_points"] > 0
-    assert "Grading stopped: timeout" in (tmp_path / "out" / "feedback" / "sleeper" / f"{FIRST}.md").read_text()
+    assert (
+        "Grading stopped: timeout"
+        in (tmp_path / "out" / "feedback" / "sleeper" / f"{FIRST}.md").read_text()
+    )
     assert "sleeper,0.0" in (tmp_path / "out" / "grades.csv").read_text().replace(",,,,", ",")
 
 
@@ -192,8 +247,12 @@ def test_submissions_in_the_wrong_layout_are_reported_not_graded(tmp_path):
 def test_points_cover_every_exercise_and_question():
     for chapter in CHAPTERS:
         notebook = nbformat.read(chapters.BOOK_DIR / f"{chapter}.ipynb", as_version=4)
-        source = assignment.source_notebook(notebook)  # raises when an exercise or answer has no points
+        source = assignment.source_notebook(
+            notebook
+        )  # raises when an exercise or answer has no points
         assert assignment.max_points(source)["manual"] > 0
     broken = {FIRST: {"exercises": {1: 2}, "questions": {}}}
     with pytest.raises(assignment.AssignmentError, match="no points"):
-        assignment.source_notebook(nbformat.read(chapters.BOOK_DIR / f"{FIRST}.ipynb", as_version=4), broken)
+        assignment.source_notebook(
+            nbformat.read(chapters.BOOK_DIR / f"{FIRST}.ipynb", as_version=4), broken
+        )

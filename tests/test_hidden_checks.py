@@ -28,6 +28,7 @@ bce = F.binary_cross_entropy_with_logits
 
 # --- the chapters' exercise cells -----------------------------------------------------------------
 
+
 @functools.cache
 def exercises(chapter: str) -> tuple[dict[int, str], frozenset[int]]:
     """Return ({N: the code cell after '**Exercise N.**'}, the numbers of the open exercises)."""
@@ -60,7 +61,8 @@ def defined_names(source: str) -> set[str]:
 def is_checker_call(statement: ast.stmt) -> bool:
     """Return whether a statement is the cell's `exercise_N = lu.check_...(...)`."""
     return isinstance(statement, ast.Assign) and any(
-        isinstance(t, ast.Name) and CHECKER_NAME.fullmatch(t.id) for t in statement.targets)
+        isinstance(t, ast.Name) and CHECKER_NAME.fullmatch(t.id) for t in statement.targets
+    )
 
 
 # Chapter 7's solution of exercise 2 uses the framing functions of the chapter's section 7.2:
@@ -71,7 +73,7 @@ CROP = 4
 
 def mnist_to_usps_frame(x: torch.Tensor) -> torch.Tensor:
     """MNIST (N, 1, 28, 28) -> (N, 1, 16, 16): the central 20 x 20 box, resized."""
-    box = x[..., CROP:x.shape[-2] - CROP, CROP:x.shape[-1] - CROP]
+    box = x[..., CROP : x.shape[-2] - CROP, CROP : x.shape[-1] - CROP]
     return F.interpolate(box, size=(16, 16), mode="bilinear", antialias=True, align_corners=False)
 
 
@@ -81,26 +83,39 @@ def usps_to_mnist_frame(u: torch.Tensor) -> torch.Tensor:
     return F.pad(digit, (CROP,) * 4, value=-1.0)
 
 
-NOTEBOOK_HELPERS = {"07_cyclegan": {"mnist_to_usps_frame": mnist_to_usps_frame,
-                                    "usps_to_mnist_frame": usps_to_mnist_frame}}
+NOTEBOOK_HELPERS = {
+    "07_cyclegan": {
+        "mnist_to_usps_frame": mnist_to_usps_frame,
+        "usps_to_mnist_frame": usps_to_mnist_frame,
+    }
+}
 
 
 def solution(chapter: str, exercise: int, target: str):
     """Run the instructor's exercise cell without its checker call; return the object `target`."""
     tree = ast.parse(exercises(chapter)[0][exercise])
     tree.body = [s for s in tree.body if not is_checker_call(s)]
-    namespace = {"torch": torch, "nn": nn, "F": F, "math": math, "np": np, "lu": lu,
-                 **NOTEBOOK_HELPERS.get(chapter, {})}
+    namespace = {
+        "torch": torch,
+        "nn": nn,
+        "F": F,
+        "math": math,
+        "np": np,
+        "lu": lu,
+        **NOTEBOOK_HELPERS.get(chapter, {}),
+    }
     exec(compile(tree, f"{chapter}, exercise {exercise}", "exec"), namespace)  # noqa: S102
     return namespace[target]
 
 
-ALL_CHECKS = [(chapter, check) for chapter, checks in sorted(hidden.registry().items())
-              for check in checks]
+ALL_CHECKS = [
+    (chapter, check) for chapter, checks in sorted(hidden.registry().items()) for check in checks
+]
 CHECK_IDS = [f"{chapter[:2]}-{check.name}" for chapter, check in ALL_CHECKS]
 
 
 # --- the registry ---------------------------------------------------------------------------------
+
 
 def test_every_chapter_of_the_toc_has_at_least_two_hidden_checks():
     registry = hidden.registry()
@@ -125,12 +140,14 @@ def test_each_check_targets_a_closed_exercise_and_its_function(chapter, check):
     assert "### BEGIN SOLUTION" in cell
     assert check.target in defined_names(cell), f"exercise {check.exercise}: no {check.target}"
     checker_calls = [ast.unparse(s.value) for s in ast.parse(cell).body if is_checker_call(s)]
-    assert any(re.match(rf"lu\.check_\w+\({check.target}\b", call) for call in checker_calls), \
+    assert any(re.match(rf"lu\.check_\w+\({check.target}\b", call) for call in checker_calls), (
         f"{chapter}, exercise {check.exercise}: the visible checker receives no {check.target}"
+    )
     assert check.bug and check.points == 1
 
 
 # --- the instructor's solutions pass --------------------------------------------------------------
+
 
 @pytest.mark.parametrize(("chapter", "check"), ALL_CHECKS, ids=CHECK_IDS)
 def test_the_solution_passes(chapter, check):
@@ -143,8 +160,15 @@ def test_the_solution_passes(chapter, check):
 
 @pytest.mark.parametrize(("chapter", "exercise"), sorted({(c, k.exercise) for c, k in ALL_CHECKS}))
 def test_the_solution_passes_the_visible_checker_too(capsys, chapter, exercise):
-    namespace = {"torch": torch, "nn": nn, "F": F, "math": math, "np": np, "lu": lu,
-                 **NOTEBOOK_HELPERS.get(chapter, {})}
+    namespace = {
+        "torch": torch,
+        "nn": nn,
+        "F": F,
+        "math": math,
+        "np": np,
+        "lu": lu,
+        **NOTEBOOK_HELPERS.get(chapter, {}),
+    }
     exec(exercises(chapter)[0][exercise], namespace)  # noqa: S102
     assert namespace[f"exercise_{exercise}"] is True, capsys.readouterr().out
 
@@ -163,6 +187,7 @@ def test_a_stub_is_not_done_and_a_crash_is_reported():
 
     def crashes(real, fake):
         return {}["logits"]
+
     assert hidden.outcome("01_minimax", "unequal_batches", stub) == "not implemented yet."
     assert hidden.outcome("01_minimax", "unequal_batches", crashes).startswith("your code raised")
     assert hidden.outcome("05_wgan", "unequal_batches", stub) == "not implemented yet."
@@ -176,6 +201,7 @@ def test_the_checks_leave_the_random_state_alone():
 
 
 # --- realistic bugs: chapter 01 -------------------------------------------------------------------
+
 
 def softplus_by_hand(x):
     """log(1 + e^x) 'made stable' with torch.where: finite values, NaN gradients for large |x|."""
@@ -205,8 +231,18 @@ def g_loss_non_saturating_where(fake):
 
 # --- chapter 02 -----------------------------------------------------------------------------------
 
-def d_step(D, G, opt_D, x_real, z, zero_grad=True, freeze_g=False, detach_after_d=False,
-           targets_from_real=False):
+
+def d_step(
+    D,
+    G,
+    opt_D,
+    x_real,
+    z,
+    zero_grad=True,
+    freeze_g=False,
+    detach_after_d=False,
+    targets_from_real=False,
+):
     """The solution's discriminator step, with one bug switched on."""
     if freeze_g:
         G.requires_grad_(False)
@@ -238,13 +274,20 @@ def g_step(D, G, opt_G, z, zero_grad=True, freeze_d=False):
 
 # --- chapter 03 -----------------------------------------------------------------------------------
 
+
 def dcgan_generator(nz, *output):
     """The solution's generator of exercise 1, with `output` as its last layers."""
     return nn.Sequential(
-        nn.Linear(nz, 64 * 7 * 7, bias=False), nn.BatchNorm1d(64 * 7 * 7), nn.ReLU(),
+        nn.Linear(nz, 64 * 7 * 7, bias=False),
+        nn.BatchNorm1d(64 * 7 * 7),
+        nn.ReLU(),
         nn.Unflatten(1, (64, 7, 7)),
-        nn.ConvTranspose2d(64, 32, 4, 2, 1, bias=False), nn.BatchNorm2d(32), nn.ReLU(),
-        nn.ConvTranspose2d(32, 1, 4, 2, 1, bias=False), *output)
+        nn.ConvTranspose2d(64, 32, 4, 2, 1, bias=False),
+        nn.BatchNorm2d(32),
+        nn.ReLU(),
+        nn.ConvTranspose2d(32, 1, 4, 2, 1, bias=False),
+        *output,
+    )
 
 
 def make_generator_sigmoid(nz):
@@ -268,8 +311,9 @@ def dcgan_init_by_class_name(m):
 def _slerp(u0, u1, t, z0, z1):
     """sin((1-t) w)/sin w z0 + sin(t w)/sin w z1, w the angle between the unit vectors u0, u1."""
     omega = torch.arccos(torch.clamp(u0 @ u1, -1.0, 1.0))
-    return (torch.sin((1 - t) * omega)[:, None] * z0
-            + torch.sin(t * omega)[:, None] * z1) / torch.sin(omega)
+    return (
+        torch.sin((1 - t) * omega)[:, None] * z0 + torch.sin(t * omega)[:, None] * z1
+    ) / torch.sin(omega)
 
 
 def slerp_own_times(z0, z1, t):
@@ -285,6 +329,7 @@ def slerp_in_place(z0, z1, t):
 
 # --- chapter 04 -----------------------------------------------------------------------------------
 
+
 def label_maps_without_num_classes(y, size):
     return F.one_hot(y).float()[:, :, None, None].expand(-1, -1, size, size)
 
@@ -299,8 +344,9 @@ def cond_step(D, G, opt_D, x_real, y, z, zero_grad=True, freeze_g=False, detach_
         logits_fake = D(G(z, y), y).detach()
     else:
         logits_fake = D(G(z, y) if freeze_g else G(z, y).detach(), y)
-    loss = bce(logits_real, torch.ones_like(logits_real)) + bce(logits_fake,
-                                                               torch.zeros_like(logits_fake))
+    loss = bce(logits_real, torch.ones_like(logits_real)) + bce(
+        logits_fake, torch.zeros_like(logits_fake)
+    )
     if zero_grad:
         opt_D.zero_grad()
     loss.backward()
@@ -309,6 +355,7 @@ def cond_step(D, G, opt_D, x_real, y, z, zero_grad=True, freeze_g=False, detach_
 
 
 # --- chapter 05 -----------------------------------------------------------------------------------
+
 
 def critic_loss_paired(scores_real, scores_fake):
     return (scores_fake - scores_real).mean()
@@ -335,11 +382,12 @@ def gradient_penalty(critic, real, fake, per_pixel=False, reduce=lambda n: ((n -
     """The solution's penalty, with one epsilon per pixel or another reduction of the norms."""
     eps = torch.rand_like(real) if per_pixel else torch.rand(len(real), 1, 1, 1)
     x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
-    grad, = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
+    (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
     return reduce(grad.flatten(1).norm(dim=1))
 
 
 # --- chapter 06 -----------------------------------------------------------------------------------
+
 
 def unet_detached_skip(net, x):
     h1 = net.down1(x)
@@ -367,6 +415,7 @@ def pix2pix_loss_detached_logits(d_logits_fake, fake, target, lam):
 
 # --- chapter 07 -----------------------------------------------------------------------------------
 
+
 def cycle_loss_detached(g, f, x_mnist, x_usps, lambda_cycle):
     x_cycle = F.l1_loss(f(g(x_mnist).detach()), x_mnist)
     return lambda_cycle * (x_cycle + F.l1_loss(g(f(x_usps)), x_usps))
@@ -385,25 +434,51 @@ class Resized(nn.Module):
 
 
 def make_translator_sigmoid(target):
-    return Resized(target, nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 1, 3, padding=1),
-                   nn.Sigmoid())
+    return Resized(
+        target,
+        nn.Conv2d(1, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(8, 1, 3, padding=1),
+        nn.Sigmoid(),
+    )
 
 
 def make_translator_batch_norm(target):
-    return Resized(target, nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
-                   nn.Conv2d(8, 1, 3, padding=1), nn.Tanh())
+    return Resized(
+        target,
+        nn.Conv2d(1, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.Conv2d(8, 1, 3, padding=1),
+        nn.Tanh(),
+    )
 
 
-def cyclegan_step(g, f, d_usps, d_mnist, opt_gen, x_mnist, x_usps, as_usps, as_mnist, lambda_cycle,
-                  lambda_identity, zero_grad=True, freeze_d=False, detach_cycle=False):
+def cyclegan_step(
+    g,
+    f,
+    d_usps,
+    d_mnist,
+    opt_gen,
+    x_mnist,
+    x_usps,
+    as_usps,
+    as_mnist,
+    lambda_cycle,
+    lambda_identity,
+    zero_grad=True,
+    freeze_d=False,
+    detach_cycle=False,
+):
     """The solution's generators' step, with one bug switched on."""
     if freeze_d:  # as the CycleGAN code's set_requires_grad([netD_A, netD_B], False), never undone
         for d in (d_usps, d_mnist):
             d.requires_grad_(False)
     fake_usps, fake_mnist = g(x_mnist), f(x_usps)
     score_usps, score_mnist = d_usps(fake_usps), d_mnist(fake_mnist)
-    adversarial = (F.mse_loss(score_usps, torch.ones_like(score_usps))
-                   + F.mse_loss(score_mnist, torch.ones_like(score_mnist)))
+    adversarial = F.mse_loss(score_usps, torch.ones_like(score_usps)) + F.mse_loss(
+        score_mnist, torch.ones_like(score_mnist)
+    )
     if detach_cycle:
         fake_usps, fake_mnist = fake_usps.detach(), fake_mnist.detach()
     cycle = F.l1_loss(f(fake_usps), x_mnist) + F.l1_loss(g(fake_mnist), x_usps)
@@ -424,86 +499,270 @@ def bug(chapter, name, buggy, visible, phrase, label=None):
 
 partial = functools.partial
 BUGS = [
-    bug("01_minimax", "unequal_batches", d_loss_sum_over_real_batch, lu.check_discriminator_loss,
-        "average each term over its own batch"),
-    bug("01_minimax", "unequal_batches", d_loss_targets_from_real, lu.check_discriminator_loss,
-        "differ in size"),
-    bug("01_minimax", "discriminator_finite_gradient", d_loss_where, lu.check_discriminator_loss,
-        "NaN or infinite gradient"),
-    bug("01_minimax", "saturating_finite_gradient", g_loss_saturating_where,
-        partial(lu.check_generator_loss, variant="saturating"), "NaN or infinite gradient"),
-    bug("01_minimax", "non_saturating_finite_gradient", g_loss_non_saturating_where,
-        partial(lu.check_generator_loss, variant="non_saturating"), "NaN or infinite gradient"),
-    bug("02_gan_1d", "d_zero_grad", partial(d_step, zero_grad=False), lu.check_discriminator_step,
-        "opt_D.zero_grad()", "no_zero_grad"),
-    bug("02_gan_1d", "d_unequal_batches", partial(d_step, targets_from_real=True),
-        lu.check_discriminator_step, "16 real samples and 8 noise vectors", "targets_from_real"),
-    bug("02_gan_1d", "d_fake_term", partial(d_step, detach_after_d=True),
-        lu.check_discriminator_step, "D(G(z).detach())", "detached_after_d"),
-    bug("02_gan_1d", "d_leaves_g_trainable", partial(d_step, freeze_g=True),
-        lu.check_discriminator_step, "no longer require gradients", "freezes_g"),
-    bug("02_gan_1d", "g_zero_grad", partial(g_step, zero_grad=False), lu.check_generator_step,
-        "opt_G.zero_grad()", "no_zero_grad"),
-    bug("02_gan_1d", "g_leaves_d_trainable", partial(g_step, freeze_d=True),
-        lu.check_generator_step, "no longer require gradients", "freezes_d"),
-    bug("03_mnist_dcgan", "output_range", make_generator_sigmoid, lu.check_image_generator,
-        "nn.Tanh()"),
-    bug("03_mnist_dcgan", "no_norm_on_output", make_generator_norm_on_output,
-        lu.check_image_generator, "normalises its output layer"),
-    bug("03_mnist_dcgan", "custom_modules", dcgan_init_by_class_name, lu.check_weights_init,
-        "ConvBlock"),
-    bug("03_mnist_dcgan", "uses_times", slerp_own_times, lu.check_slerp,
-        "use the times t you are given"),
+    bug(
+        "01_minimax",
+        "unequal_batches",
+        d_loss_sum_over_real_batch,
+        lu.check_discriminator_loss,
+        "average each term over its own batch",
+    ),
+    bug(
+        "01_minimax",
+        "unequal_batches",
+        d_loss_targets_from_real,
+        lu.check_discriminator_loss,
+        "differ in size",
+    ),
+    bug(
+        "01_minimax",
+        "discriminator_finite_gradient",
+        d_loss_where,
+        lu.check_discriminator_loss,
+        "NaN or infinite gradient",
+    ),
+    bug(
+        "01_minimax",
+        "saturating_finite_gradient",
+        g_loss_saturating_where,
+        partial(lu.check_generator_loss, variant="saturating"),
+        "NaN or infinite gradient",
+    ),
+    bug(
+        "01_minimax",
+        "non_saturating_finite_gradient",
+        g_loss_non_saturating_where,
+        partial(lu.check_generator_loss, variant="non_saturating"),
+        "NaN or infinite gradient",
+    ),
+    bug(
+        "02_gan_1d",
+        "d_zero_grad",
+        partial(d_step, zero_grad=False),
+        lu.check_discriminator_step,
+        "opt_D.zero_grad()",
+        "no_zero_grad",
+    ),
+    bug(
+        "02_gan_1d",
+        "d_unequal_batches",
+        partial(d_step, targets_from_real=True),
+        lu.check_discriminator_step,
+        "16 real samples and 8 noise vectors",
+        "targets_from_real",
+    ),
+    bug(
+        "02_gan_1d",
+        "d_fake_term",
+        partial(d_step, detach_after_d=True),
+        lu.check_discriminator_step,
+        "D(G(z).detach())",
+        "detached_after_d",
+    ),
+    bug(
+        "02_gan_1d",
+        "d_leaves_g_trainable",
+        partial(d_step, freeze_g=True),
+        lu.check_discriminator_step,
+        "no longer require gradients",
+        "freezes_g",
+    ),
+    bug(
+        "02_gan_1d",
+        "g_zero_grad",
+        partial(g_step, zero_grad=False),
+        lu.check_generator_step,
+        "opt_G.zero_grad()",
+        "no_zero_grad",
+    ),
+    bug(
+        "02_gan_1d",
+        "g_leaves_d_trainable",
+        partial(g_step, freeze_d=True),
+        lu.check_generator_step,
+        "no longer require gradients",
+        "freezes_d",
+    ),
+    bug(
+        "03_mnist_dcgan",
+        "output_range",
+        make_generator_sigmoid,
+        lu.check_image_generator,
+        "nn.Tanh()",
+    ),
+    bug(
+        "03_mnist_dcgan",
+        "no_norm_on_output",
+        make_generator_norm_on_output,
+        lu.check_image_generator,
+        "normalises its output layer",
+    ),
+    bug(
+        "03_mnist_dcgan",
+        "custom_modules",
+        dcgan_init_by_class_name,
+        lu.check_weights_init,
+        "ConvBlock",
+    ),
+    bug(
+        "03_mnist_dcgan",
+        "uses_times",
+        slerp_own_times,
+        lu.check_slerp,
+        "use the times t you are given",
+    ),
     bug("03_mnist_dcgan", "inputs_untouched", slerp_in_place, lu.check_slerp, "in place"),
-    bug("04_conditional", "missing_classes", label_maps_without_num_classes, lu.check_label_maps,
-        "num_classes=10"),
-    bug("04_conditional", "zero_grad", partial(cond_step, zero_grad=False),
-        lu.check_conditional_discriminator_step, "opt_D.zero_grad()", "no_zero_grad"),
-    bug("04_conditional", "fake_term", partial(cond_step, detach_after_d=True),
-        lu.check_conditional_discriminator_step, "D(G(z, y).detach(), y)", "detached_after_d"),
-    bug("04_conditional", "leaves_g_trainable", partial(cond_step, freeze_g=True),
-        lu.check_conditional_discriminator_step, "no longer require gradients", "freezes_g"),
-    bug("05_wgan", "unequal_batches", critic_loss_paired, lu.check_critic_loss,
-        "take the two means separately"),
-    bug("05_wgan", "nested_modules", clip_top_level_layers, lu.check_weight_clipping,
-        "critic.parameters()"),
+    bug(
+        "04_conditional",
+        "missing_classes",
+        label_maps_without_num_classes,
+        lu.check_label_maps,
+        "num_classes=10",
+    ),
+    bug(
+        "04_conditional",
+        "zero_grad",
+        partial(cond_step, zero_grad=False),
+        lu.check_conditional_discriminator_step,
+        "opt_D.zero_grad()",
+        "no_zero_grad",
+    ),
+    bug(
+        "04_conditional",
+        "fake_term",
+        partial(cond_step, detach_after_d=True),
+        lu.check_conditional_discriminator_step,
+        "D(G(z, y).detach(), y)",
+        "detached_after_d",
+    ),
+    bug(
+        "04_conditional",
+        "leaves_g_trainable",
+        partial(cond_step, freeze_g=True),
+        lu.check_conditional_discriminator_step,
+        "no longer require gradients",
+        "freezes_g",
+    ),
+    bug(
+        "05_wgan",
+        "unequal_batches",
+        critic_loss_paired,
+        lu.check_critic_loss,
+        "take the two means separately",
+    ),
+    bug(
+        "05_wgan",
+        "nested_modules",
+        clip_top_level_layers,
+        lu.check_weight_clipping,
+        "critic.parameters()",
+    ),
     bug("05_wgan", "nested_modules", clip_chosen_layer_types, lu.check_weight_clipping, "gain"),
-    bug("05_wgan", "per_sample_epsilon", partial(gradient_penalty, per_pixel=True),
-        lu.check_gradient_penalty, "one epsilon per sample", "per_pixel"),
-    bug("05_wgan", "per_sample_penalty",
-        partial(gradient_penalty, reduce=lambda n: (n.mean() - 1) ** 2), lu.check_gradient_penalty,
-        "you square the mean gradient norm", "square_of_mean"),
-    bug("05_wgan", "per_sample_penalty",
-        partial(gradient_penalty, reduce=lambda n: (n - 1).abs().mean()), lu.check_gradient_penalty,
-        "the penalty squares it", "absolute"),
-    bug("05_wgan", "per_sample_penalty",
+    bug(
+        "05_wgan",
+        "per_sample_epsilon",
+        partial(gradient_penalty, per_pixel=True),
+        lu.check_gradient_penalty,
+        "one epsilon per sample",
+        "per_pixel",
+    ),
+    bug(
+        "05_wgan",
+        "per_sample_penalty",
+        partial(gradient_penalty, reduce=lambda n: (n.mean() - 1) ** 2),
+        lu.check_gradient_penalty,
+        "you square the mean gradient norm",
+        "square_of_mean",
+    ),
+    bug(
+        "05_wgan",
+        "per_sample_penalty",
+        partial(gradient_penalty, reduce=lambda n: (n - 1).abs().mean()),
+        lu.check_gradient_penalty,
+        "the penalty squares it",
+        "absolute",
+    ),
+    bug(
+        "05_wgan",
+        "per_sample_penalty",
         partial(gradient_penalty, reduce=lambda n: ((n - 1).clamp(min=0) ** 2).mean()),
-        lu.check_gradient_penalty, "two-sided", "one_sided"),
-    bug("06_pix2pix", "gradients_flow", unet_detached_skip, lu.check_unet_skip_shapes,
-        "skip connection detached"),
-    bug("06_pix2pix", "input_untouched", patchgan_pops_layers, lu.check_patchgan_output_size,
-        "changed the list of layers"),
-    bug("06_pix2pix", "patch_map_size", pix2pix_loss_seven_by_seven,
-        lu.check_pix2pix_generator_loss, "torch.ones_like(d_logits_fake)"),
-    bug("06_pix2pix", "adversarial_gradient", pix2pix_loss_detached_logits,
-        lu.check_pix2pix_generator_loss, "do not detach d_logits_fake"),
-    bug("07_cyclegan", "through_both_translators", cycle_loss_detached, lu.check_cycle_loss,
-        "flow back through f into g"),
+        lu.check_gradient_penalty,
+        "two-sided",
+        "one_sided",
+    ),
+    bug(
+        "06_pix2pix",
+        "gradients_flow",
+        unet_detached_skip,
+        lu.check_unet_skip_shapes,
+        "skip connection detached",
+    ),
+    bug(
+        "06_pix2pix",
+        "input_untouched",
+        patchgan_pops_layers,
+        lu.check_patchgan_output_size,
+        "changed the list of layers",
+    ),
+    bug(
+        "06_pix2pix",
+        "patch_map_size",
+        pix2pix_loss_seven_by_seven,
+        lu.check_pix2pix_generator_loss,
+        "torch.ones_like(d_logits_fake)",
+    ),
+    bug(
+        "06_pix2pix",
+        "adversarial_gradient",
+        pix2pix_loss_detached_logits,
+        lu.check_pix2pix_generator_loss,
+        "do not detach d_logits_fake",
+    ),
+    bug(
+        "07_cyclegan",
+        "through_both_translators",
+        cycle_loss_detached,
+        lu.check_cycle_loss,
+        "flow back through f into g",
+    ),
     bug("07_cyclegan", "output_range", make_translator_sigmoid, lu.check_translator, "nn.Tanh()"),
-    bug("07_cyclegan", "batch_independent", make_translator_batch_norm, lu.check_translator,
-        "nn.InstanceNorm2d"),
-    bug("07_cyclegan", "zero_grad", partial(cyclegan_step, zero_grad=False),
-        lu.check_cyclegan_generator_step, "opt_gen.zero_grad()", "no_zero_grad"),
-    bug("07_cyclegan", "leaves_discriminators_trainable", partial(cyclegan_step, freeze_d=True),
-        lu.check_cyclegan_generator_step, "no longer require gradients", "freezes_d"),
-    bug("07_cyclegan", "full_gradient", partial(cyclegan_step, detach_cycle=True),
-        lu.check_cyclegan_generator_step, "does not follow its gradient", "detached_cycle"),
+    bug(
+        "07_cyclegan",
+        "batch_independent",
+        make_translator_batch_norm,
+        lu.check_translator,
+        "nn.InstanceNorm2d",
+    ),
+    bug(
+        "07_cyclegan",
+        "zero_grad",
+        partial(cyclegan_step, zero_grad=False),
+        lu.check_cyclegan_generator_step,
+        "opt_gen.zero_grad()",
+        "no_zero_grad",
+    ),
+    bug(
+        "07_cyclegan",
+        "leaves_discriminators_trainable",
+        partial(cyclegan_step, freeze_d=True),
+        lu.check_cyclegan_generator_step,
+        "no longer require gradients",
+        "freezes_d",
+    ),
+    bug(
+        "07_cyclegan",
+        "full_gradient",
+        partial(cyclegan_step, detach_cycle=True),
+        lu.check_cyclegan_generator_step,
+        "does not follow its gradient",
+        "detached_cycle",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("chapter", "name", "buggy", "visible", "phrase"), BUGS)
-def test_the_bug_passes_the_visible_checker_but_fails_the_hidden_check(capsys, chapter, name, buggy,
-                                                                      visible, phrase):
+def test_the_bug_passes_the_visible_checker_but_fails_the_hidden_check(
+    capsys, chapter, name, buggy, visible, phrase
+):
     assert visible(buggy) is True, capsys.readouterr().out
     assert "[pass]" in capsys.readouterr().out
     message = hidden.outcome(chapter, name, buggy)

@@ -31,10 +31,20 @@ def test_export_samples_writes_the_documented_format(settings, tmp_path, capsys)
 
     payload = torch.load(path, weights_only=True)
     assert payload["images"].dtype == torch.uint8 and payload["images"].shape == (12, 1, 28, 28)
-    assert payload["images"].min() == 0 and payload["images"].max() == 255  # clipped from [-1.5, 1.5]
-    assert payload["labels"].dtype == torch.int64 and payload["labels"].tolist() == (torch.arange(12) % 10).tolist()
-    assert payload["meta"] == {"domain": "mnist", "model": "dcgan", "profile": "smoke", "seed": 3,
-                               "chapter": "05_results"}
+    assert (
+        payload["images"].min() == 0 and payload["images"].max() == 255
+    )  # clipped from [-1.5, 1.5]
+    assert (
+        payload["labels"].dtype == torch.int64
+        and payload["labels"].tolist() == (torch.arange(12) % 10).tolist()
+    )
+    assert payload["meta"] == {
+        "domain": "mnist",
+        "model": "dcgan",
+        "profile": "smoke",
+        "seed": 3,
+        "chapter": "05_results",
+    }
     assert sorted(p.name for p in path.parent.iterdir()) == ["dcgan.pt"]  # no temporary file left
 
 
@@ -62,7 +72,9 @@ def test_export_overwrites_a_previous_file(settings):
 
 @pytest.mark.parametrize("name", ["DCGAN", "dc-gan", "dc gan", "../escape", "", "gan.pt", "gän"])
 def test_export_rejects_bad_model_names(settings, name, tmp_path):
-    with pytest.raises(ValueError, match="model name .* must be lower case letters, digits and underscores"):
+    with pytest.raises(
+        ValueError, match="model name .* must be lower case letters, digits and underscores"
+    ):
         lu.export_samples(name, _images(2), torch.zeros(2, dtype=torch.long), domain="mnist")
     assert not (tmp_path / "results").exists()
 
@@ -70,7 +82,9 @@ def test_export_rejects_bad_model_names(settings, name, tmp_path):
 @pytest.mark.parametrize("shape", [(4, 28, 28), (4, 3, 28, 28), (28, 28), (1, 4, 1, 28, 28)])
 def test_export_rejects_bad_image_shapes(settings, shape):
     with pytest.raises(ValueError, match=r"images must have shape \(N, 1, H, W\)"):
-        lu.export_samples("gan", torch.zeros(shape), torch.zeros(shape[0], dtype=torch.long), domain="mnist")
+        lu.export_samples(
+            "gan", torch.zeros(shape), torch.zeros(shape[0], dtype=torch.long), domain="mnist"
+        )
 
 
 def test_export_rejects_labels_of_the_wrong_length(settings):
@@ -91,7 +105,9 @@ def test_export_rejects_nan_images(settings, bad, tmp_path):
 
 @pytest.mark.parametrize("domain", ["cifar", "MNIST", ""])
 def test_export_rejects_unknown_domains(settings, domain):
-    with pytest.raises(ValueError, match=r"domain .* must be one of \('mnist', 'fashion', 'usps'\)"):
+    with pytest.raises(
+        ValueError, match=r"domain .* must be one of \('mnist', 'fashion', 'usps'\)"
+    ):
         lu.export_samples("gan", _images(2), torch.zeros(2, dtype=torch.long), domain=domain)
 
 
@@ -104,20 +120,56 @@ def _write(path, payload) -> None:
     torch.save(payload, path)
 
 
-@pytest.mark.parametrize(("payload", "problem"), [
-    ({"images": torch.zeros(2, 1, 4, 4), "labels": torch.zeros(2, dtype=torch.long), "meta": {"domain": "mnist"}},
-     "images must be uint8"),
-    ({"images": torch.zeros(2, 3, 4, 4, dtype=torch.uint8), "labels": torch.zeros(2, dtype=torch.long),
-      "meta": {"domain": "mnist"}}, "images must be uint8 (N, 1, H, W)"),
-    ({"images": torch.zeros(2, 1, 4, 4, dtype=torch.uint8), "labels": torch.zeros(2, dtype=torch.int32),
-      "meta": {"domain": "mnist"}}, "labels must be int64"),
-    ({"images": torch.zeros(2, 1, 4, 4, dtype=torch.uint8), "labels": torch.zeros(3, dtype=torch.long),
-      "meta": {"domain": "mnist"}}, "labels must be int64 (2,)"),
-    ({"images": torch.zeros(2, 1, 4, 4, dtype=torch.uint8), "labels": torch.zeros(2, dtype=torch.long),
-      "meta": {"domain": "svhn"}}, "meta['domain'] must be one of"),
-    ({"images": torch.zeros(2, 1, 4, 4, dtype=torch.uint8)}, "expected a dict with keys images, labels, meta"),
-    ([1, 2, 3], "expected a dict with keys images, labels, meta"),
-])
+@pytest.mark.parametrize(
+    ("payload", "problem"),
+    [
+        (
+            {
+                "images": torch.zeros(2, 1, 4, 4),
+                "labels": torch.zeros(2, dtype=torch.long),
+                "meta": {"domain": "mnist"},
+            },
+            "images must be uint8",
+        ),
+        (
+            {
+                "images": torch.zeros(2, 3, 4, 4, dtype=torch.uint8),
+                "labels": torch.zeros(2, dtype=torch.long),
+                "meta": {"domain": "mnist"},
+            },
+            "images must be uint8 (N, 1, H, W)",
+        ),
+        (
+            {
+                "images": torch.zeros(2, 1, 4, 4, dtype=torch.uint8),
+                "labels": torch.zeros(2, dtype=torch.int32),
+                "meta": {"domain": "mnist"},
+            },
+            "labels must be int64",
+        ),
+        (
+            {
+                "images": torch.zeros(2, 1, 4, 4, dtype=torch.uint8),
+                "labels": torch.zeros(3, dtype=torch.long),
+                "meta": {"domain": "mnist"},
+            },
+            "labels must be int64 (2,)",
+        ),
+        (
+            {
+                "images": torch.zeros(2, 1, 4, 4, dtype=torch.uint8),
+                "labels": torch.zeros(2, dtype=torch.long),
+                "meta": {"domain": "svhn"},
+            },
+            "meta['domain'] must be one of",
+        ),
+        (
+            {"images": torch.zeros(2, 1, 4, 4, dtype=torch.uint8)},
+            "expected a dict with keys images, labels, meta",
+        ),
+        ([1, 2, 3], "expected a dict with keys images, labels, meta"),
+    ],
+)
 def test_load_samples_validates(tmp_path, payload, problem):
     path = tmp_path / "bad.pt"
     _write(path, payload)
@@ -135,7 +187,10 @@ def test_save_metrics_writes_plain_json(settings, tmp_path, capsys):
         "np_array": np.array([[1, 2], [3, 4]]),
         "modes": (8, 8),
         "diverged": float("nan"),
-        "nested": {"w1": np.float64(0.5), "curve": [np.float32(1.0), torch.tensor(2.0), float("inf")]},
+        "nested": {
+            "w1": np.float64(0.5),
+            "curve": [np.float32(1.0), torch.tensor(2.0), float("inf")],
+        },
         "name": "dcgan",
         "ok": np.bool_(True),
     }
@@ -145,12 +200,23 @@ def test_save_metrics_writes_plain_json(settings, tmp_path, capsys):
     text = path.read_text()
     assert "NaN" not in text and "Infinity" not in text
     document = json.loads(text)
-    assert document["chapter"] == "05_results" and document["profile"] == "smoke" and document["seed"] == 3
+    assert (
+        document["chapter"] == "05_results"
+        and document["profile"] == "smoke"
+        and document["seed"] == 3
+    )
     assert document["device"].startswith("cpu")
     assert isinstance(document["wall_time_s"], float) and 0 <= document["wall_time_s"] < 60
     assert document["metrics"] == {
-        "fid": 12.5, "per_class": [0.5, 0.25], "np_float": 0.125, "np_int": 7, "np_array": [[1, 2], [3, 4]],
-        "modes": [8, 8], "diverged": None, "nested": {"w1": 0.5, "curve": [1.0, 2.0, None]}, "name": "dcgan",
+        "fid": 12.5,
+        "per_class": [0.5, 0.25],
+        "np_float": 0.125,
+        "np_int": 7,
+        "np_array": [[1, 2], [3, 4]],
+        "modes": [8, 8],
+        "diverged": None,
+        "nested": {"w1": 0.5, "curve": [1.0, 2.0, None]},
+        "name": "dcgan",
         "ok": True,
     }
     assert type(document["metrics"]["np_int"]) is int

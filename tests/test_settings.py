@@ -24,6 +24,7 @@ def _no_accelerator(monkeypatch) -> None:
 
 # --- profile and pick ---------------------------------------------------------------------------------------------
 
+
 def test_profile_defaults_to_full(monkeypatch):
     monkeypatch.delenv("LABBOOK_PROFILE", raising=False)
     assert lu.get_profile() == "full"
@@ -69,6 +70,7 @@ def test_setup_reads_the_environment_at_every_call(monkeypatch):
 
 # --- device -------------------------------------------------------------------------------------------------------
 
+
 def test_device_defaults_to_cpu_without_accelerator(monkeypatch):
     _no_accelerator(monkeypatch)
     monkeypatch.delenv("LABBOOK_DEVICE", raising=False)
@@ -79,7 +81,11 @@ def test_device_defaults_to_cpu_without_accelerator(monkeypatch):
 def test_device_default_on_this_machine_is_the_best_available(monkeypatch):
     monkeypatch.delenv("LABBOOK_DEVICE", raising=False)
     mps = getattr(torch.backends, "mps", None)
-    expected = "cuda" if torch.cuda.is_available() else ("mps" if mps is not None and mps.is_available() else "cpu")
+    expected = (
+        "cuda"
+        if torch.cuda.is_available()
+        else ("mps" if mps is not None and mps.is_available() else "cpu")
+    )
     assert lu.get_device().type == expected
 
 
@@ -115,13 +121,17 @@ def test_unknown_device_name_is_a_settings_error(monkeypatch, value):
 
 # --- folders and retrain ------------------------------------------------------------------------------------------
 
+
 def test_folders_come_from_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("LABBOOK_DATA", str(tmp_path / "d"))
     monkeypatch.setenv("LABBOOK_CHECKPOINTS", str(tmp_path / "c"))
     monkeypatch.setenv("LABBOOK_RESULTS", str(tmp_path / "r"))
     settings = lu.setup("settings")
     assert (settings.data_dir, settings.checkpoint_dir, settings.results_dir) == (
-        tmp_path / "d", tmp_path / "c", tmp_path / "r")
+        tmp_path / "d",
+        tmp_path / "c",
+        tmp_path / "r",
+    )
 
 
 def test_relative_folders_are_taken_from_the_repository_root(monkeypatch):
@@ -132,8 +142,10 @@ def test_relative_folders_are_taken_from_the_repository_root(monkeypatch):
     assert settings_module.REPO_ROOT == Path(lu.__file__).resolve().parent.parent
 
 
-@pytest.mark.parametrize(("value", "expected"), [("1", True), ("yes", True), ("TRUE", True), ("0", False),
-                                                 ("", False), ("no", False)])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("1", True), ("yes", True), ("TRUE", True), ("0", False), ("", False), ("no", False)],
+)
 def test_retrain_flag(monkeypatch, value, expected):
     monkeypatch.setenv("LABBOOK_RETRAIN", value)
     assert lu.setup("settings").retrain is expected
@@ -157,6 +169,7 @@ def test_banner_names_the_settings(monkeypatch, capsys):
 
 
 # --- seeding ------------------------------------------------------------------------------------------------------
+
 
 def _draws() -> tuple[torch.Tensor, np.ndarray, list[float]]:
     """Draw from every random generator the book uses."""
@@ -195,6 +208,7 @@ def test_setup_seeds_everything():
 
 
 # --- run record ---------------------------------------------------------------------------------------------------
+
 
 def test_run_record_reports_profile_device_versions_wall_time_and_runs(monkeypatch, capsys):
     monkeypatch.setenv("LABBOOK_PROFILE", "smoke")

@@ -20,6 +20,7 @@ def gen(seed: int = 0) -> torch.Generator:
 
 # --- samplers -----------------------------------------------------------------------------------------------------
 
+
 def test_sample_gaussian_1d_shape_and_moments():
     x = lu.sample_gaussian_1d(20000, mean=4.0, std=0.5, generator=gen())
     assert x.shape == (20000, 1) and x.dtype == torch.float32
@@ -32,7 +33,9 @@ def test_sample_mixture_1d_shape_and_moments():
     x = lu.sample_mixture_1d(20000, means=(-2.0, 2.0), std=0.3, generator=gen(1))
     assert x.shape == (20000, 1)
     assert x.mean().item() == pytest.approx(0.0, abs=0.05)
-    assert x.var().item() == pytest.approx(4 + 0.09, abs=0.1)  # variance of the mixture: mean^2 + std^2
+    assert x.var().item() == pytest.approx(
+        4 + 0.09, abs=0.1
+    )  # variance of the mixture: mean^2 + std^2
     assert (x > 0).float().mean().item() == pytest.approx(0.5, abs=0.02)
     near = ((x + 2).abs() < 1.2) | ((x - 2).abs() < 1.2)
     assert near.all()  # every sample within 4 std of a component
@@ -45,7 +48,9 @@ def test_pdfs_integrate_to_one_and_peak_at_the_means():
     x = np.linspace(-10, 10, 20001)
     dx = x[1] - x[0]
     assert np.sum(lu.gaussian_pdf(x, 1.0, 0.5)) * dx == pytest.approx(1.0, abs=1e-6)
-    assert lu.gaussian_pdf(np.array([1.0]), 1.0, 0.5)[0] == pytest.approx(1 / (0.5 * math.sqrt(2 * math.pi)))
+    assert lu.gaussian_pdf(np.array([1.0]), 1.0, 0.5)[0] == pytest.approx(
+        1 / (0.5 * math.sqrt(2 * math.pi))
+    )
     mixture = lu.mixture_pdf(x, (-2.0, 2.0), 0.3)
     assert np.sum(mixture) * dx == pytest.approx(1.0, abs=1e-6)
     assert mixture[np.argmin(np.abs(x - 2))] > 10 * mixture[np.argmin(np.abs(x))]
@@ -70,17 +75,22 @@ def test_sample_ring_shape_and_spread():
     assert torch.allclose(x.norm(dim=1), torch.full((8000,), 2.0), atol=0.1)
     nearest = torch.cdist(x, lu.ring_centres(8, 2.0)).min(dim=1)
     assert nearest.values.max() < 0.02 * 5
-    assert torch.allclose(nearest.indices.bincount(minlength=8).float() / 8000, torch.full((8,), 1 / 8), atol=0.02)
+    assert torch.allclose(
+        nearest.indices.bincount(minlength=8).float() / 8000, torch.full((8,), 1 / 8), atol=0.02
+    )
 
 
 # --- mode statistics ----------------------------------------------------------------------------------------------
+
 
 def test_mode_statistics_on_real_ring_samples():
     centres = lu.ring_centres(8, 2.0)
     stats = lu.mode_statistics(lu.sample_ring(4000, std=0.02, generator=gen()), centres, std=0.02)
     assert stats["modes_covered"] == 8 and stats["n_modes"] == 8
     assert stats["high_quality_share"] > 0.99
-    assert len(stats["share_per_mode"]) == 8 and sum(stats["share_per_mode"]) == pytest.approx(1.0, abs=0.01)
+    assert len(stats["share_per_mode"]) == 8 and sum(stats["share_per_mode"]) == pytest.approx(
+        1.0, abs=0.01
+    )
 
 
 def test_mode_statistics_on_a_collapsed_generator():
@@ -88,7 +98,10 @@ def test_mode_statistics_on_a_collapsed_generator():
     collapsed = centres[3] + 0.02 * torch.randn(1000, 2, generator=gen())
     stats = lu.mode_statistics(collapsed, centres, std=0.02)
     assert stats["modes_covered"] == 1
-    assert stats["share_per_mode"][3] > 0.98 and sum(stats["share_per_mode"]) - stats["share_per_mode"][3] == 0
+    assert (
+        stats["share_per_mode"][3] > 0.98
+        and sum(stats["share_per_mode"]) - stats["share_per_mode"][3] == 0
+    )
 
 
 def test_mode_statistics_far_away_points_are_low_quality():
@@ -102,7 +115,12 @@ def test_mode_statistics_min_share_and_1d_inputs():
     samples = torch.cat([torch.zeros(995), torch.full((5,), 4.0)])  # 1D samples, 1D centres
     stats = lu.mode_statistics(samples, torch.tensor([0.0, 4.0]), std=0.1)
     assert stats["modes_covered"] == 1  # 0.5 % on the second mode is below min_share = 1 %
-    assert lu.mode_statistics(samples, torch.tensor([0.0, 4.0]), std=0.1, min_share=0.001)["modes_covered"] == 2
+    assert (
+        lu.mode_statistics(samples, torch.tensor([0.0, 4.0]), std=0.1, min_share=0.001)[
+            "modes_covered"
+        ]
+        == 2
+    )
 
 
 def test_mode_statistics_dimension_mismatch():
@@ -111,6 +129,7 @@ def test_mode_statistics_dimension_mismatch():
 
 
 # --- distances ----------------------------------------------------------------------------------------------------
+
 
 def test_wasserstein_1d_of_a_shift_is_the_shift():
     x = torch.randn(5000, 1, generator=gen())
@@ -146,11 +165,13 @@ def test_jensen_shannon_1d():
     assert lu.jensen_shannon_1d(p, q, -10, 10) == pytest.approx(math.log(2), abs=1e-3)
     middle = lu.jensen_shannon_1d(p, lambda x: lu.gaussian_pdf(x, -5.0, 0.5), -10, 10)
     assert 0.05 < middle < math.log(2) - 0.05
-    assert middle == pytest.approx(lu.jensen_shannon_1d(lambda x: lu.gaussian_pdf(x, -5.0, 0.5), p, -10, 10),
-                                   abs=1e-6)  # symmetric
+    assert middle == pytest.approx(
+        lu.jensen_shannon_1d(lambda x: lu.gaussian_pdf(x, -5.0, 0.5), p, -10, 10), abs=1e-6
+    )  # symmetric
 
 
 # --- plotting -----------------------------------------------------------------------------------------------------
+
 
 def test_image_grid_shape_and_range():
     images = torch.linspace(-1, 1, 16 * 28 * 28).reshape(16, 1, 28, 28)
@@ -187,8 +208,12 @@ def test_show_images_on_given_axes():
 
 
 def test_plot_losses():
-    history = {"loss_D": [1.0, 0.8, 0.7, 0.6, 0.5], "loss_G": [2.0, 1.5, 1.2, 1.1, 1.0], "samples": [],
-               "snapshots": [torch.zeros(2, 1, 4, 4)]}
+    history = {
+        "loss_D": [1.0, 0.8, 0.7, 0.6, 0.5],
+        "loss_G": [2.0, 1.5, 1.2, 1.1, 1.0],
+        "samples": [],
+        "snapshots": [torch.zeros(2, 1, 4, 4)],
+    }
     fig = lu.plot_losses(history)
     assert isinstance(fig, Figure)
     lines = fig.axes[0].get_lines()
@@ -203,20 +228,31 @@ def test_plot_losses():
 
 def test_plot_density_1d():
     x = np.linspace(-4, 4, 200)
-    fig = lu.plot_density_1d(x, lu.gaussian_pdf(x, 0, 1), generated=torch.randn(500, 1, generator=gen()),
-                             d_values=np.full_like(x, 0.5), title="step 0")
+    fig = lu.plot_density_1d(
+        x,
+        lu.gaussian_pdf(x, 0, 1),
+        generated=torch.randn(500, 1, generator=gen()),
+        d_values=np.full_like(x, 0.5),
+        title="step 0",
+    )
     assert isinstance(fig, Figure)
     ax = fig.axes[0]
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert len(labels) == 3 and "$D(x)$" in labels
     assert ax.get_title() == "step 0" and ax.get_xlim() == (-4.0, 4.0)
-    assert len(ax.patches) == 1  # the histogram of the generated samples, drawn as one filled step patch
-    assert not any("outside" in t.get_text() for t in ax.texts)  # N(0, 1) samples all lie within [-4, 4]
+    assert (
+        len(ax.patches) == 1
+    )  # the histogram of the generated samples, drawn as one filled step patch
+    assert not any(
+        "outside" in t.get_text() for t in ax.texts
+    )  # N(0, 1) samples all lie within [-4, 4]
     far = lu.plot_density_1d(x, lu.gaussian_pdf(x, 0, 1), generated=torch.full((100, 1), 10.0))
     assert any("100% of samples outside" in t.get_text() for t in far.axes[0].texts)
     narrow = lu.gaussian_pdf(x, 0, 0.1)
     only_data = lu.plot_density_1d(x, narrow)
-    assert only_data.axes[0].get_ylim()[1] == pytest.approx(narrow.max() * 1.15)  # the peak stays in view
+    assert only_data.axes[0].get_ylim()[1] == pytest.approx(
+        narrow.max() * 1.15
+    )  # the peak stays in view
     plt.close("all")
 
 

@@ -62,22 +62,31 @@ def find(chapter: str, name: str) -> HiddenCheck:
     for check in checks:
         if check.name == name:
             return check
-    raise KeyError(f"chapter {chapter!r} has no hidden check {name!r} (it has: {', '.join(c.name for c in checks)})")
+    raise KeyError(
+        f"chapter {chapter!r} has no hidden check {name!r} (it has: {', '.join(c.name for c in checks)})"
+    )
 
 
 def outcome(chapter: str, name: str, target: Any) -> str | None:
     """Run one hidden check on a submission's object; return None when it passes, else the message."""
     check = find(chapter, name)
     try:
-        with torch.random.fork_rng(devices=range(torch.cuda.device_count())):  # leave the notebook's RNG alone
+        with torch.random.fork_rng(
+            devices=range(torch.cuda.device_count())
+        ):  # leave the notebook's RNG alone
             check.body(target)
     except HiddenCheckFailed as err:
         return str(err)
     except NotImplementedError:
         return "not implemented yet."
     except Exception as err:  # the student's code crashed on the check's input: say where, without the check's code
-        frames = [f for f in traceback.extract_tb(err.__traceback__)
-                  if "labbook" not in f.filename and "labutils" not in f.filename and "-packages" not in f.filename]
+        frames = [
+            f
+            for f in traceback.extract_tb(err.__traceback__)
+            if "labbook" not in f.filename
+            and "labutils" not in f.filename
+            and "-packages" not in f.filename
+        ]
         where = f" (in {frames[-1].name}, line {frames[-1].lineno})" if frames else ""
         return f"your code raised {type(err).__name__}: {err}{where}"
     return None

@@ -39,35 +39,43 @@ def trainable_state(module: nn.Module) -> tuple[list[bool], list[bool]]:
     return [p.requires_grad for p in module.parameters()], [m.training for m in module.modules()]
 
 
-def require_left_trainable(module: nn.Module, before: tuple[list[bool], list[bool]], who: str,
-                           step: str, instead: str) -> None:
+def require_left_trainable(
+    module: nn.Module, before: tuple[list[bool], list[bool]], who: str, step: str, instead: str
+) -> None:
     """Fail when a step switched off requires_grad or training mode of `module` and left it so."""
     flags, modes = trainable_state(module)
     if flags != before[0]:
         raise HiddenCheckFailed(
             f"after {step}, the parameters of {who} no longer require gradients: its next step "
             f"will not train it. {instead} If you switch requires_grad off, switch it back on "
-            "before returning.")
+            "before returning."
+        )
     if modes != before[1]:
         raise HiddenCheckFailed(
             f"{step} leaves {who} in another mode than it found it (train() / eval()): batch norm "
             "and dropout then behave differently in its next step. Do not change the mode inside a "
-            "step.")
+            "step."
+        )
 
 
-def require_fresh_gradients(run: Callable[[bool], list[torch.Tensor]], step: str,
-                            optimiser: str) -> None:
+def require_fresh_gradients(
+    run: Callable[[bool], list[torch.Tensor]], step: str, optimiser: str
+) -> None:
     """Fail when run(stale=True), with old gradients in the parameters, gives other weights."""
     if not same(run(False), run(True)):
         raise HiddenCheckFailed(
             f"{step} gives another update when gradients from an earlier backward pass are still "
             "in the parameters, as they are in a training loop (from the previous step, or from "
             "the other player's loss): loss.backward() adds the new gradients to the old ones. "
-            f"Call {optimiser}.zero_grad() before loss.backward().")
+            f"Call {optimiser}.zero_grad() before loss.backward()."
+        )
 
 
-def images_can_be_negative(make: Callable[[], nn.Module], inputs: Callable[[], torch.Tensor],
-                           seeds: tuple[int, ...] = (0, 1, 2)) -> bool:
+def images_can_be_negative(
+    make: Callable[[], nn.Module],
+    inputs: Callable[[], torch.Tensor],
+    seeds: tuple[int, ...] = (0, 1, 2),
+) -> bool:
     """Return whether a freshly built network gives some negative pixel for any of the seeds."""
     for seed in seeds:
         torch.manual_seed(seed)

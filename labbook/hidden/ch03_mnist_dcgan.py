@@ -17,6 +17,7 @@ WEIGHTED = (nn.modules.conv._ConvNd, nn.Linear)
 
 def _output_range(make_generator: Callable[[int], nn.Module]) -> None:
     """Fail when the generator's images never go below 0 (a sigmoid instead of tanh)."""
+
     def noise() -> torch.Tensor:
         """A fixed batch of noise vectors."""
         return torch.randn(32, 100, generator=torch.Generator().manual_seed(7))
@@ -25,7 +26,8 @@ def _output_range(make_generator: Callable[[int], nn.Module]) -> None:
         raise HiddenCheckFailed(
             "the generator's pixels never go below 0, so it can never draw the background, which "
             "is -1 in the data (scaled to [-1, 1]): its output layer maps to [0, 1], as a sigmoid "
-            "does. End the generator with nn.Tanh(), which maps onto [-1, 1].")
+            "does. End the generator with nn.Tanh(), which maps onto [-1, 1]."
+        )
 
 
 def _calls(network: nn.Module, x: torch.Tensor) -> list[nn.Module]:
@@ -48,13 +50,14 @@ def _no_norm_on_output(make_generator: Callable[[int], nn.Module]) -> None:
     generator = make_generator(100)
     order = _calls(generator, torch.randn(8, 100, generator=torch.Generator().manual_seed(3)))
     last = max((i for i, m in enumerate(order) if isinstance(m, WEIGHTED)), default=-1)
-    after = [type(m).__name__ for m in order[last + 1:] if isinstance(m, NORMS)]
+    after = [type(m).__name__ for m in order[last + 1 :] if isinstance(m, NORMS)]
     if after:
         raise HiddenCheckFailed(
             f"the generator normalises its output layer ({after[0]} after its last (transposed) "
             "convolution): that forces every batch of images to the same mean and spread, which "
             "made samples oscillate in the DCGAN paper. Batch norm goes in every layer except the "
-            "generator's output: end with the last transposed convolution and nn.Tanh().")
+            "generator's output: end with the last transposed convolution and nn.Tanh()."
+        )
 
 
 class ConvBlock(nn.Module):
@@ -84,18 +87,21 @@ def _custom_modules(fn: Callable[[nn.Module], None]) -> None:
             "holds a Conv2d, a BatchNorm2d and a LeakyReLU, and has no weight of its own): "
             f"{type(err).__name__}: {str(err)[:100]}. Choose the layers by their type, "
             "isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)), not by their class name: model.apply "
-            "visits the layers inside every block as well.") from None
+            "visits the layers inside every block as well."
+        ) from None
     conv, norm = model[0].conv.weight, model[0].norm
     if abs(conv.mean().item()) > 0.002 or abs(conv.std().item() - 0.02) > 0.002:
         raise HiddenCheckFailed(
             f"the Conv2d inside a custom block has weights of std {conv.std().item():.4f}, not "
-            "0.02: initialise every convolution of the model, whatever module holds it.")
+            "0.02: initialise every convolution of the model, whatever module holds it."
+        )
     weight = norm.weight
     scales = abs(weight.mean().item() - 1) <= 0.002 and abs(weight.std().item() - 0.02) <= 0.002
     if not scales or norm.bias.abs().max() > 0:
         raise HiddenCheckFailed(
             "the BatchNorm2d inside a custom block is not initialised (scales ~ N(1, 0.02), shifts "
-            "0): initialise every batch norm of the model, whatever module holds it.")
+            "0): initialise every batch norm of the model, whatever module holds it."
+        )
 
 
 def _uses_times(slerp: Callable) -> None:
@@ -105,8 +111,9 @@ def _uses_times(slerp: Callable) -> None:
     t = torch.tensor([0.5, 0.1, 0.9, 0.0, 1.0])
     path = slerp(z0, z1, t)
     omega = torch.arccos((z0 / z0.norm()) @ (z1 / z1.norm()))
-    expected = (torch.sin((1 - t) * omega)[:, None] * z0
-                + torch.sin(t * omega)[:, None] * z1) / torch.sin(omega)
+    expected = (
+        torch.sin((1 - t) * omega)[:, None] * z0 + torch.sin(t * omega)[:, None] * z1
+    ) / torch.sin(omega)
     if not isinstance(path, torch.Tensor) or tuple(path.shape) != (5, 100):
         shape = tuple(path.shape) if isinstance(path, torch.Tensor) else type(path).__name__
         raise HiddenCheckFailed(f"for 5 times slerp should give the shape (5, 100), got {shape}.")
@@ -115,7 +122,8 @@ def _uses_times(slerp: Callable) -> None:
         raise HiddenCheckFailed(
             f"for t = [0.5, 0.1, 0.9, 0.0, 1.0] row {rows[0]} is not the point at time "
             f"{t[rows[0]].item()}: use the times t you are given, in their order (they need not be "
-            "evenly spaced or sorted), rather than times of your own.")
+            "evenly spaced or sorted), rather than times of your own."
+        )
 
 
 def _inputs_untouched(slerp: Callable) -> None:
@@ -131,27 +139,48 @@ def _inputs_untouched(slerp: Callable) -> None:
                 f"slerp changed its argument {name} in place, so the caller's tensor is "
                 "overwritten (with z0 or z1 normalised in place, the path no longer runs between "
                 "the vectors you were given). Compute new tensors (u0 = z0 / z0.norm()) instead of "
-                "using in-place operations (z0 /= ..., .div_(), .unsqueeze_()).")
+                "using in-place operations (z0 /= ..., .div_(), .unsqueeze_())."
+            )
     if not torch.allclose(path[0], copies[0], atol=1e-4):
         raise HiddenCheckFailed("the path must start at the z0 you were given (t = 0).")
 
 
 CHECKS = [
-    HiddenCheck(exercise=1, name="output_range", target="make_generator",
-                bug="the generator ends with a sigmoid: images in [0, 1], which the visible [-1, "
-                    "1] check accepts",
-                body=_output_range),
-    HiddenCheck(exercise=1, name="no_norm_on_output", target="make_generator",
-                bug="a batch norm on the output layer (after the last transposed convolution)",
-                body=_no_norm_on_output),
-    HiddenCheck(exercise=2, name="custom_modules", target="dcgan_init",
-                bug="layers chosen by class name ('Conv' in classname): crashes on custom blocks "
-                    "such as ConvBlock",
-                body=_custom_modules),
-    HiddenCheck(exercise=3, name="uses_times", target="slerp",
-                bug="the times are rebuilt (torch.linspace(0, 1, len(t))) instead of using t",
-                body=_uses_times),
-    HiddenCheck(exercise=3, name="inputs_untouched", target="slerp",
-                bug="z0 and z1 normalised in place (z0 /= z0.norm()): the caller's vectors change",
-                body=_inputs_untouched),
+    HiddenCheck(
+        exercise=1,
+        name="output_range",
+        target="make_generator",
+        bug="the generator ends with a sigmoid: images in [0, 1], which the visible [-1, "
+        "1] check accepts",
+        body=_output_range,
+    ),
+    HiddenCheck(
+        exercise=1,
+        name="no_norm_on_output",
+        target="make_generator",
+        bug="a batch norm on the output layer (after the last transposed convolution)",
+        body=_no_norm_on_output,
+    ),
+    HiddenCheck(
+        exercise=2,
+        name="custom_modules",
+        target="dcgan_init",
+        bug="layers chosen by class name ('Conv' in classname): crashes on custom blocks "
+        "such as ConvBlock",
+        body=_custom_modules,
+    ),
+    HiddenCheck(
+        exercise=3,
+        name="uses_times",
+        target="slerp",
+        bug="the times are rebuilt (torch.linspace(0, 1, len(t))) instead of using t",
+        body=_uses_times,
+    ),
+    HiddenCheck(
+        exercise=3,
+        name="inputs_untouched",
+        target="slerp",
+        bug="z0 and z1 normalised in place (z0 /= z0.norm()): the caller's vectors change",
+        body=_inputs_untouched,
+    ),
 ]

@@ -28,13 +28,15 @@ def _unequal_batches(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -
             f"critic_loss fails for 8 real and 24 generated scores ({type(err).__name__}: "
             f"{str(err)[:120]}): the two batches need not have the same size, so do not pair them "
             "sample by sample; take the two means separately, scores_fake.mean() - "
-            "scores_real.mean().") from None
+            "scores_real.mean()."
+        ) from None
     if not isinstance(value, torch.Tensor) or value.numel() != 1:
         raise HiddenCheckFailed("critic_loss should return a scalar tensor.")
     if not torch.allclose(value.detach().reshape(()), expected, atol=1e-4):
         raise HiddenCheckFailed(
             f"for 8 real and 24 generated scores critic_loss gives {value.item():.4f}, expected "
-            f"E f(fake) - E f(real) = {expected.item():.4f}: average each batch over its own size.")
+            f"E f(fake) - E f(real) = {expected.item():.4f}: average each batch over its own size."
+        )
 
 
 class _Scale(nn.Module):
@@ -53,7 +55,10 @@ def _nested_critic() -> nn.Module:
     return nn.Sequential(
         nn.Sequential(nn.Conv2d(1, 4, 3), nn.LeakyReLU(0.2)),
         nn.Sequential(nn.Conv2d(4, 4, 3), nn.BatchNorm2d(4), nn.LeakyReLU(0.2)),
-        nn.Flatten(), nn.Linear(4, 1), _Scale())
+        nn.Flatten(),
+        nn.Linear(4, 1),
+        _Scale(),
+    )
 
 
 def _nested_modules(fn: Callable[[nn.Module, float], None]) -> None:
@@ -71,14 +76,16 @@ def _nested_modules(fn: Callable[[nn.Module, float], None]) -> None:
         raise HiddenCheckFailed(
             "clip_critic_weights fails on a critic built from blocks and a custom module "
             f"({type(err).__name__}: {str(err)[:100]}): loop over critic.parameters(), which "
-            "reaches every parameter of every submodule.") from None
+            "reaches every parameter of every submodule."
+        ) from None
     for name, p in critic.named_parameters():
         if not torch.allclose(p.detach(), before[name].clamp(-0.03, 0.03)):
             raise HiddenCheckFailed(
                 f"on a critic whose layers sit inside blocks, parameter {name} still has values up "
                 f"to {p.detach().abs().max().item():.3f} > c = 0.03: looping over the top-level "
                 "layers (or over chosen layer types) misses the rest. Loop over "
-                "critic.parameters(), which reaches every parameter of every submodule.")
+                "critic.parameters(), which reaches every parameter of every submodule."
+            )
 
 
 class _Recorder(nn.Module):
@@ -104,12 +111,16 @@ def _per_sample_epsilon(fn: Callable[..., torch.Tensor]) -> None:
     fake = real + 1 + torch.rand(16, 1, 4, 4, generator=generator)  # differs at every pixel
     fn(critic, real, fake)
     if not critic.seen:
-        raise HiddenCheckFailed("the critic never received the interpolates x_hat with "
-                                "requires_grad=True: compute the gradient at x_hat.")
+        raise HiddenCheckFailed(
+            "the critic never received the interpolates x_hat with "
+            "requires_grad=True: compute the gradient at x_hat."
+        )
     x_hat = critic.seen[0]
     if tuple(x_hat.shape) != tuple(real.shape):
-        raise HiddenCheckFailed(f"the interpolates have shape {tuple(x_hat.shape)}, expected "
-                                f"{tuple(real.shape)}, one per real/generated pair.")
+        raise HiddenCheckFailed(
+            f"the interpolates have shape {tuple(x_hat.shape)}, expected "
+            f"{tuple(real.shape)}, one per real/generated pair."
+        )
     position = ((x_hat - fake) / (real - fake)).flatten(1)  # epsilon of each pixel
     spread = (position.max(dim=1).values - position.min(dim=1).values).max().item()
     if spread > 1e-4:
@@ -117,10 +128,13 @@ def _per_sample_epsilon(fn: Callable[..., torch.Tensor]) -> None:
             "the interpolates mix real and generated images with a different epsilon at each "
             "pixel, so x_hat does not lie on the segment between the two images, where the penalty "
             "belongs. Draw one epsilon per sample, torch.rand(N, 1, 1, 1), and let it broadcast "
-            "over the pixels (torch.rand_like(real) draws one per pixel).")
+            "over the pixels (torch.rand_like(real) draws one per pixel)."
+        )
     if position.min() < -1e-4 or position.max() > 1 + 1e-4:
-        raise HiddenCheckFailed("the interpolates lie outside the segment between the real and the "
-                                "generated image: epsilon must be drawn from U[0, 1].")
+        raise HiddenCheckFailed(
+            "the interpolates lie outside the segment between the real and the "
+            "generated image: epsilon must be drawn from U[0, 1]."
+        )
 
 
 class _SquareOfSum(nn.Module):
@@ -157,26 +171,44 @@ def _per_sample_penalty(fn: Callable[..., torch.Tensor]) -> None:
             if abs(value - candidate) < 1e-3:
                 raise HiddenCheckFailed(
                     "for a critic whose gradient norms are 0.25, 0.5, 1, 2 and 3 on five samples "
-                    f"the penalty should be {expected:.4f}, got {value:.4f}: {mistake}")
+                    f"the penalty should be {expected:.4f}, got {value:.4f}: {mistake}"
+                )
         raise HiddenCheckFailed(
             "for a critic whose gradient norms are 0.25, 0.5, 1, 2 and 3 on five samples the "
             f"penalty should be mean((||grad|| - 1)^2) = {expected:.4f}, got {value:.4f}: take "
             "each sample's norm over all its pixels, subtract 1, square, then average over the "
-            "batch.")
+            "batch."
+        )
 
 
 CHECKS = [
-    HiddenCheck(exercise=1, name="unequal_batches", target="critic_loss",
-                bug="(scores_fake - scores_real).mean(): pairs samples, fails for unequal batches",
-                body=_unequal_batches),
-    HiddenCheck(exercise=2, name="nested_modules", target="clip_critic_weights",
-                bug="clipping the top-level layers' weight and bias only: misses nested blocks and "
-                    "custom parameters",
-                body=_nested_modules),
-    HiddenCheck(exercise=3, name="per_sample_epsilon", target="gradient_penalty_exercise",
-                bug="one interpolation coefficient per pixel (torch.rand_like(real))",
-                body=_per_sample_epsilon),
-    HiddenCheck(exercise=3, name="per_sample_penalty", target="gradient_penalty_exercise",
-                bug="(mean norm - 1)^2 instead of mean((norm - 1)^2), or |norm - 1|, or one-sided",
-                body=_per_sample_penalty),
+    HiddenCheck(
+        exercise=1,
+        name="unequal_batches",
+        target="critic_loss",
+        bug="(scores_fake - scores_real).mean(): pairs samples, fails for unequal batches",
+        body=_unequal_batches,
+    ),
+    HiddenCheck(
+        exercise=2,
+        name="nested_modules",
+        target="clip_critic_weights",
+        bug="clipping the top-level layers' weight and bias only: misses nested blocks and "
+        "custom parameters",
+        body=_nested_modules,
+    ),
+    HiddenCheck(
+        exercise=3,
+        name="per_sample_epsilon",
+        target="gradient_penalty_exercise",
+        bug="one interpolation coefficient per pixel (torch.rand_like(real))",
+        body=_per_sample_epsilon,
+    ),
+    HiddenCheck(
+        exercise=3,
+        name="per_sample_penalty",
+        target="gradient_penalty_exercise",
+        bug="(mean norm - 1)^2 instead of mean((norm - 1)^2), or |norm - 1|, or one-sided",
+        body=_per_sample_penalty,
+    ),
 ]

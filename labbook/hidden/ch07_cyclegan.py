@@ -10,10 +10,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from labbook.hidden import HiddenCheck, HiddenCheckFailed
-from labbook.hidden._steps import (fill_gradients, parameters, require_fresh_gradients,
-                                        require_left_trainable, same, sgd_reference,
-                                        trainable_state)
-from labbook.hidden._steps import images_can_be_negative
+from labbook.hidden._steps import (
+    fill_gradients,
+    images_can_be_negative,
+    parameters,
+    require_fresh_gradients,
+    require_left_trainable,
+    same,
+    sgd_reference,
+    trainable_state,
+)
 from labutils.checks import _toy_domains, _toy_patch_discriminator, _toy_translators
 
 CHAPTER = "07_cyclegan"
@@ -22,8 +28,9 @@ LR = 0.05
 LAMBDA_CYCLE, LAMBDA_IDENTITY = 4.0, 2.0
 
 
-def _reference_cycle(g: nn.Module, f: nn.Module, x: torch.Tensor, u: torch.Tensor,
-                     lam: float) -> torch.Tensor:
+def _reference_cycle(
+    g: nn.Module, f: nn.Module, x: torch.Tensor, u: torch.Tensor, lam: float
+) -> torch.Tensor:
     """lambda (mean |f(g(x)) - x| + mean |g(f(u)) - u|)."""
     return lam * (F.l1_loss(f(g(x)), x) + F.l1_loss(g(f(u)), u))
 
@@ -34,8 +41,9 @@ def _through_both_translators(fn: Callable) -> None:
     x, u = _toy_domains()
     value = fn(g, f, x, u, 10.0)
     if not isinstance(value, torch.Tensor) or not value.requires_grad:
-        raise HiddenCheckFailed("the cycle loss should be a tensor that depends on g and f through "
-                                "autograd.")
+        raise HiddenCheckFailed(
+            "the cycle loss should be a tensor that depends on g and f through autograd."
+        )
     params = [*g.parameters(), *f.parameters()]
     got = torch.autograd.grad(value.reshape(()), params, allow_unused=True)
     expected = torch.autograd.grad(_reference_cycle(g, f, x, u, 10.0), params)
@@ -48,12 +56,14 @@ def _through_both_translators(fn: Callable) -> None:
                 "that of the loss: along a cycle both translators must learn, so in "
                 f"{second}({first}(.)) the gradient must flow back through {second} into {first}. "
                 "Do not detach the translated images (or compute them under torch.no_grad()) "
-                "inside the cycle loss.")
+                "inside the cycle loss."
+            )
 
 
 def _output_range(make_translator: Callable[[str], nn.Module]) -> None:
     """Fail when a translator's images never go below 0 (a sigmoid instead of tanh)."""
     for target, (side, _) in SIZES.items():
+
         def images(side: int = side) -> torch.Tensor:
             """A fixed batch of images of the source domain in [-1, 1]."""
             return torch.rand(8, 1, side, side, generator=torch.Generator().manual_seed(3)) * 2 - 1
@@ -66,7 +76,8 @@ def _output_range(make_translator: Callable[[str], nn.Module]) -> None:
             raise HiddenCheckFailed(
                 f"the translator into {target} never gives a pixel below 0, so it cannot draw the "
                 "background, which is -1 in the data (scaled to [-1, 1]): its output layer maps to "
-                "[0, 1], as a sigmoid does. End the translator with nn.Tanh().")
+                "[0, 1], as a sigmoid does. End the translator with nn.Tanh()."
+            )
 
 
 def _batch_independent(make_translator: Callable[[str], nn.Module]) -> None:
@@ -84,7 +95,8 @@ def _batch_independent(make_translator: Callable[[str], nn.Module]) -> None:
                 f"in training mode the translation into {target} of one image depends on the other "
                 "images of its batch: batch normalisation computes its statistics over the batch. "
                 "CycleGAN translates each image on its own (7.4): use instance normalisation, "
-                "nn.InstanceNorm2d(channels, affine=True), or none.")
+                "nn.InstanceNorm2d(channels, affine=True), or none."
+            )
 
 
 def _setup_step(seed: int = 0):
@@ -113,12 +125,14 @@ def _call_step(step: Callable, setup: tuple) -> None:
 
 def _zero_grad(step: Callable) -> None:
     """Fail when the generators' update depends on gradients already in the parameters."""
+
     def run(stale: bool) -> list[torch.Tensor]:
         setup = _setup_step()
         if stale:
             fill_gradients(setup[:4])
         _call_step(step, setup)
         return parameters(setup[:2])
+
     require_fresh_gradients(run, "cyclegan_generator_step", "opt_gen")
 
 
@@ -158,31 +172,55 @@ def _full_gradient(step: Callable) -> None:
             "not back-propagate into the generators, for example the cycle computed from detached "
             "translations (f(g(x).detach())), a term under torch.no_grad(), or a term turned into "
             "a float with .item(). Only the discriminators' weights must stay fixed; the gradient "
-            "must still flow through them and through both translators.")
+            "must still flow through them and through both translators."
+        )
 
 
 CHECKS = [
-    HiddenCheck(exercise=1, name="through_both_translators", target="cycle_loss",
-                bug="a translation detached inside the cycle (f(g(x).detach())): right value, one "
-                    "translator not trained by that cycle",
-                body=_through_both_translators),
-    HiddenCheck(exercise=2, name="output_range", target="make_translator",
-                bug="the translator ends with a sigmoid: images in [0, 1], which the visible [-1, "
-                    "1] check accepts",
-                body=_output_range),
-    HiddenCheck(exercise=2, name="batch_independent", target="make_translator",
-                bug="batch normalisation in the translator: each translation depends on the batch",
-                body=_batch_independent),
-    HiddenCheck(exercise=3, name="zero_grad", target="cyclegan_generator_step",
-                bug="no opt_gen.zero_grad(): the discriminators' step leaves gradients in g and f",
-                body=_zero_grad),
-    HiddenCheck(exercise=3, name="leaves_discriminators_trainable",
-                target="cyclegan_generator_step",
-                bug="the discriminators frozen (set_requires_grad(False), as in the CycleGAN code) "
-                    "and never unfrozen",
-                body=_leaves_discriminators_trainable),
-    HiddenCheck(exercise=3, name="full_gradient", target="cyclegan_generator_step",
-                bug="the cycle computed from detached translations (or a term .item()): right "
-                    "loss, wrong update",
-                body=_full_gradient),
+    HiddenCheck(
+        exercise=1,
+        name="through_both_translators",
+        target="cycle_loss",
+        bug="a translation detached inside the cycle (f(g(x).detach())): right value, one "
+        "translator not trained by that cycle",
+        body=_through_both_translators,
+    ),
+    HiddenCheck(
+        exercise=2,
+        name="output_range",
+        target="make_translator",
+        bug="the translator ends with a sigmoid: images in [0, 1], which the visible [-1, "
+        "1] check accepts",
+        body=_output_range,
+    ),
+    HiddenCheck(
+        exercise=2,
+        name="batch_independent",
+        target="make_translator",
+        bug="batch normalisation in the translator: each translation depends on the batch",
+        body=_batch_independent,
+    ),
+    HiddenCheck(
+        exercise=3,
+        name="zero_grad",
+        target="cyclegan_generator_step",
+        bug="no opt_gen.zero_grad(): the discriminators' step leaves gradients in g and f",
+        body=_zero_grad,
+    ),
+    HiddenCheck(
+        exercise=3,
+        name="leaves_discriminators_trainable",
+        target="cyclegan_generator_step",
+        bug="the discriminators frozen (set_requires_grad(False), as in the CycleGAN code) "
+        "and never unfrozen",
+        body=_leaves_discriminators_trainable,
+    ),
+    HiddenCheck(
+        exercise=3,
+        name="full_gradient",
+        target="cyclegan_generator_step",
+        bug="the cycle computed from detached translations (or a term .item()): right "
+        "loss, wrong update",
+        body=_full_gradient,
+    ),
 ]
