@@ -11,6 +11,7 @@ Usage in a notebook (the training loop itself stays in the notebook):
 
 from __future__ import annotations
 
+import ast
 import copy
 import hashlib
 import inspect
@@ -18,7 +19,11 @@ import json
 import os
 import random
 import re
+import sys
+import sysconfig
+import textwrap
 import time
+import types
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -30,9 +35,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .data import data_fingerprints
 from .settings import Settings, current
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the key hashes the code's meaning, the code it reaches and the data
 _ADDRESS = re.compile(
     r" at 0x[0-9a-fA-F]+"
 )  # memory addresses in default reprs differ between kernels
@@ -69,19 +75,178 @@ def _source(obj: Any) -> str:
         return inspect.getsource(obj)
     except (OSError, TypeError):
         if inspect.isclass(obj):
-            parts = [
-                f"class {obj.__qualname__}({', '.join(b.__qualname__ for b in obj.__bases__)})"
-            ]
+            bases = ", ".join(b.__qualname__ for b in obj.__bases__)
+            parts = [f"class {obj.__qualname__}({bases})"]
             for attr, value in sorted(vars(obj).items()):
                 value = (
                     value.fget if isinstance(value, property) else getattr(value, "__func__", value)
                 )
                 if inspect.isfunction(value):
-                    parts.append(_source(value))
+                    parts.append(_meaning(value))
                 elif not attr.startswith("__"):
                     parts.append(f"{attr} = {_ADDRESS.sub('', repr(value))}")
             return "\n".join(parts)
         return _ADDRESS.sub("", repr(obj))
+
+
+def _strip_docstrings(tree: ast.AST) -> ast.AST:
+    """Remove the docstring of every module, class and function of a syntax tree (in place)."""
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                if isinstance(body[0].value.value, str):
+                    node.body = body[1:] or [ast.Pass()]
+    return tree
+
+
+def _meaning(obj: Any) -> str:
+    """Return what a function or class does, not how its text looks: its syntax tree without docstrings."""
+    return _meaning_of_text(_source(obj))
+
+
+def _meaning_of_text(source: str) -> str:
+    """Return the syntax tree of some source without docstrings (comments never reach it), or the text itself."""
+    try:
+        tree = ast.parse(textwrap.dedent(source))
+    except SyntaxError:  # a class rebuilt from its methods, or a repr: already free of comments
+        return source
+    return ast.dump(_strip_docstrings(tree), include_attributes=False)
+
+
+_LIBRARY_DIRS = tuple(
+    sorted(
+        {str(Path(p).resolve()) for p in sysconfig.get_paths().values() if p}
+        | {str(Path(p).resolve()) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    )
+)
+
+
+def _is_course_code(obj: Any) -> bool:
+    """True for the functions and classes of the course (notebook, labutils, any project file), not libraries'."""
+    module = sys.modules.get(getattr(obj, "__module__", None) or "")
+    if module is None:
+        return False
+    if module.__name__ == "__main__" or module.__name__.split(".")[0] == "labutils":
+        return True
+    path = getattr(module, "__file__", None)
+    return bool(path) and not str(Path(path).resolve()).startswith(_LIBRARY_DIRS)
+
+
+def _code_objects(code: types.CodeType) -> Iterator[types.CodeType]:
+    """Yield a code object and every code object nested in it (inner functions, comprehensions, lambdas)."""
+    yield code
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            yield from _code_objects(const)
+
+
+_PLAIN = (int, float, str, bool, type(None))
+
+
+def _is_plain(value: Any) -> bool:
+    """True for a setting-like value: a number, string, bool or None, or a tuple or list of them."""
+    if isinstance(value, (tuple, list)):
+        return len(value) <= 64 and all(isinstance(v, _PLAIN) for v in value)
+    return isinstance(value, _PLAIN)
+
+
+def _referenced(obj: Any) -> tuple[list[Any], dict[str, str]]:
+    """Return the course functions and classes a function or class refers to by name, and the settings it reads.
+
+    The settings are the plain global values (numbers, strings, tuples of them) that a function reads by
+    name, so that training code which reads a notebook variable directly changes its key with the value.
+    """
+    if inspect.isclass(obj):
+        members = [
+            m.fget if isinstance(m, property) else getattr(m, "__func__", m)
+            for m in vars(obj).values()
+        ]
+        bases = [b for b in obj.__bases__ if _is_course_code(b)]
+        return bases + [m for m in members if inspect.isfunction(m)], {}
+    if not inspect.isfunction(obj):
+        return [], {}
+    names = {n for code in _code_objects(obj.__code__) for n in code.co_names}
+    found = [c.cell_contents for c in obj.__closure__ or () if _has_contents(c)]
+    values = {}
+    for name in names:
+        if name not in obj.__globals__:
+            continue
+        value = obj.__globals__[name]
+        if inspect.ismodule(value) and value.__name__.split(".")[0] == "labutils":
+            found += [getattr(value, attr) for attr in names if hasattr(value, attr)]
+        elif _is_plain(value) and not name.startswith("_"):  # private ones are the machinery's
+            values[name] = repr(value)
+        else:
+            found.append(value)
+    course = [
+        v for v in found if (inspect.isfunction(v) or inspect.isclass(v)) and _is_course_code(v)
+    ]
+    return course, values
+
+
+def _has_contents(cell: types.CellType) -> bool:
+    """True when a closure cell holds a value (an unfilled cell raises ValueError)."""
+    try:
+        cell.cell_contents  # noqa: B018
+    except ValueError:
+        return False
+    return True
+
+
+class _Cell:
+    """The top-level code of a notebook cell that opened a run: its source and the globals it refers to."""
+
+    def __init__(self, frame: types.FrameType) -> None:
+        try:
+            self.source = inspect.getsource(frame.f_code)
+        except (OSError, TypeError):
+            self.source = ""
+        names = {n for code in _code_objects(frame.f_code) for n in code.co_names}
+        self.referenced = [frame.f_globals[n] for n in sorted(names) if n in frame.f_globals]
+        self.values = {  # the settings the cell reads by name, with their values
+            n: repr(frame.f_globals[n])
+            for n in sorted(names)
+            if n in frame.f_globals and _is_plain(frame.f_globals[n]) and not n.startswith("_")
+        }
+
+
+def _caller(frame: types.FrameType) -> list[Any]:
+    """Return the training code that called start_run: its function, or the cell's source and what it calls."""
+    function = frame.f_globals.get(frame.f_code.co_name)
+    if inspect.isfunction(function) and function.__code__ is frame.f_code:
+        return [function]
+    cell = _Cell(frame)
+    found = [
+        v
+        for v in cell.referenced
+        if (inspect.isfunction(v) or inspect.isclass(v)) and _is_course_code(v)
+    ]
+    return [*found, cell]
+
+
+def code_meaning(entries: Sequence[Any]) -> dict[str, str]:
+    """Return the meaning of the entries and of every course function and class they reach, in a stable order."""
+    seen: dict[int, str] = {}
+    settings: dict[str, str] = {}
+    todo = [e for e in entries if inspect.isfunction(e) or inspect.isclass(e)]
+    others = [e for e in entries if not (inspect.isfunction(e) or inspect.isclass(e))]
+    while todo:
+        obj = todo.pop()
+        if id(obj) in seen:
+            continue
+        seen[id(obj)] = f"{obj.__qualname__}: {_meaning(obj)}"  # not where it is defined
+        found, values = _referenced(obj)
+        todo += found
+        settings.update(values)
+    meanings = {f"{i}": text for i, text in enumerate(sorted(set(seen.values())))}
+    meanings["<settings read by name>"] = json.dumps(dict(sorted(settings.items())))
+    for index, other in enumerate(others):
+        if isinstance(other, _Cell):  # the cell that opened the run, by meaning too
+            meanings[f"<cell {index}>"] = _meaning_of_text(other.source) + json.dumps(other.values)
+        else:  # e.g. a functools.partial: its repr without addresses
+            meanings[f"<object {index}>"] = _ADDRESS.sub("", repr(other))
+    return meanings
 
 
 def _jsonable(value: Any) -> Any:
@@ -105,18 +270,19 @@ def settings_key(
     total_steps: int,
     code: Sequence[Any] = (),
 ) -> str:
-    """Return the hash of everything that changes a run's result: profile, config, seed, code, library versions."""
+    """Return the hash of everything that changes a run's result: settings, config, code, data, versions.
+
+    The code is hashed by meaning (syntax trees without docstrings; comments never count): the models'
+    classes, `code` (the training function, found by start_run), and every function and class of the
+    notebook or of labutils that they refer to, followed name by name. The data is the fingerprint of
+    every dataset loaded so far (labutils.data.data_fingerprints).
+    """
     modules = {
-        k: (
-            repr(v),
-            [
-                _source(t)
-                for t in sorted({type(m) for m in v.modules()}, key=lambda t: t.__qualname__)
-            ],
-        )
-        for k, v in state.items()
-        if isinstance(v, torch.nn.Module)
-    }  # every submodule class's source
+        k: repr(v) for k, v in state.items() if isinstance(v, torch.nn.Module)
+    }  # the architecture as printed
+    classes = [
+        type(m) for v in state.values() if isinstance(v, torch.nn.Module) for m in v.modules()
+    ]
     others = {
         k: [
             type(v).__qualname__,
@@ -135,7 +301,8 @@ def settings_key(
         "total_steps": total_steps,
         "modules": modules,
         "optimisers_and_schedulers": others,
-        "code": [_source(c) for c in code],
+        "code": code_meaning([*classes, *code, training_steps]),
+        "data": data_fingerprints(),
         "torch": ".".join(torch.__version__.split(".")[:2]),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
@@ -255,7 +422,9 @@ def start_run(
             f"start_run: state entries {bad} have no state_dict/load_state_dict; pass models, "
             "optimisers and schedulers only."
         )
-    key = settings_key(settings, name, config, state, total_steps, code)
+    key = settings_key(
+        settings, name, config, state, total_steps, [*code, *_caller(sys._getframe(1))]
+    )
     slug = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") or "run"
     path = settings.checkpoint_dir / settings.chapter / f"{slug}-{key[:16]}.pt"
     run = TrainingRun(

@@ -281,6 +281,9 @@ def make_standin(name: str, train: bool, n: int | None = None) -> tuple[torch.Te
     return (warped.squeeze(1).clamp(0, 1) * 255).round().to(torch.uint8), labels.long()
 
 
+_FINGERPRINTS: dict[str, str] = {}  # dataset and split -> hash of the images and labels as loaded
+
+
 def load_dataset(
     name: str,
     train: bool = True,
@@ -316,8 +319,16 @@ def load_dataset(
                 f"{name} ({'train' if train else 'test'}) has {len(images)} images instead of "
                 f"{expected}: the files in {data_dir} are incomplete. {_how_to_fix(data_dir)}"
             )
+    _FINGERPRINTS[f"{name}-{'train' if train else 'test'}"] = hashlib.sha256(
+        images.contiguous().numpy().tobytes() + labels.numpy().tobytes()
+    ).hexdigest()[:16]
     images = images.unsqueeze(1).float().div_(127.5).sub_(1.0)
     return images.to(device or "cpu"), labels.to(device or "cpu")
+
+
+def data_fingerprints() -> dict[str, str]:
+    """Return a fingerprint of every dataset loaded so far ({"mnist-train": hash, ...}): checkpoint keys use it."""
+    return dict(sorted(_FINGERPRINTS.items()))
 
 
 @lru_cache(maxsize=8)

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import labutils as lu
+import labutils.data
 from labutils import checkpoints as ck
 
 CHAPTER = "ck_tests"
@@ -73,6 +74,24 @@ def gan_step(G: nn.Module, D: nn.Module, opt_G, opt_D, x: torch.Tensor) -> tuple
     return loss_D.item(), loss_G.item()
 
 
+def open_run(
+    name: str, config: dict, state: dict, total_steps: int, every_s: float = 0.0, settings=None
+):
+    """The cell that opens a training run: every test opens its runs here, as a chapter does in one place.
+
+    (The key hashes the code that calls start_run, so the same run opened from other code is another run.)
+    """
+    return lu.start_run(
+        name,
+        config=config,
+        state=state,
+        total_steps=total_steps,
+        every_s=every_s,
+        code=[gan_step],
+        settings=settings,
+    )
+
+
 def notebook(
     name: str = "tiny",
     total_steps: int = 30,
@@ -91,13 +110,12 @@ def notebook(
         config if config is not None else {"lr": 1e-3, "batch_size": 32, "device": settings.device}
     )
     started = time.perf_counter()
-    run = lu.start_run(
+    run = open_run(
         name,
-        config=config,
-        state={"generator": G, "discriminator": D, "opt_G": opt_G, "opt_D": opt_D},
-        total_steps=total_steps,
-        every_s=every_s,
-        code=[gan_step],
+        config,
+        {"generator": G, "discriminator": D, "opt_G": opt_G, "opt_D": opt_D},
+        total_steps,
+        every_s,
     )
     batches = lu.minibatches(
         DATA, batch_size=config.get("batch_size", 32), seed=settings.seed, start_step=run.step
@@ -240,7 +258,10 @@ def test_resume_without_restoring_the_rng_would_differ(monkeypatch, tmp_path, ca
     monkeypatch.setenv("LABBOOK_CHECKPOINTS", str(tmp_path / "other"))
     with pytest.raises(KeyboardInterrupt):
         notebook(total_steps=30, interrupt_at=13)
-    monkeypatch.setattr(ck, "_set_rng_states", lambda states: None)
+    # Forget the random states at resume (through the libraries: patching labutils would change the key).
+    monkeypatch.setattr(torch, "set_rng_state", lambda state: None)
+    monkeypatch.setattr(ck.np.random, "set_state", lambda state: None)
+    monkeypatch.setattr(ck.random, "setstate", lambda state: None)
     resumed = notebook(total_steps=30)
     assert resumed["run"].status == "resumed"
     assert resumed["run"].history["loss_D"][:13] == reference["run"].history["loss_D"][:13]
@@ -460,13 +481,11 @@ def test_checkpoint_trained_on_another_device_has_the_same_path(capsys):
     G, D = TinyGenerator(), TinyDiscriminator()
     opt_G = torch.optim.Adam(G.parameters(), lr=1e-3, betas=(0.5, 0.999))
     opt_D = torch.optim.Adam(D.parameters(), lr=1e-3, betas=(0.5, 0.999))
-    run = lu.start_run(
+    run = open_run(
         "tiny",
-        config={"lr": 1e-3, "batch_size": 32, "device": gpu_settings.device},
-        state={"generator": G, "discriminator": D, "opt_G": opt_G, "opt_D": opt_D},
-        total_steps=4,
-        every_s=0,
-        code=[gan_step],
+        {"lr": 1e-3, "batch_size": 32, "device": gpu_settings.device},
+        {"generator": G, "discriminator": D, "opt_G": opt_G, "opt_D": opt_D},
+        4,
         settings=gpu_settings,
     )
     assert run.path == first["run"].path and run.status == "loaded"
@@ -672,13 +691,11 @@ def test_run_record_says_trained_resumed_and_loaded(capsys):
         notebook(name="second", total_steps=6, interrupt_at=3)
 
     resumed = notebook(name="second", total_steps=6)
-    loaded = lu.start_run(
+    loaded = open_run(
         "first",
-        config={"lr": 1e-3, "batch_size": 32, "device": resumed["settings"].device},
-        state=_fresh_state(),
-        total_steps=6,
-        every_s=0,
-        code=[gan_step],
+        {"lr": 1e-3, "batch_size": 32, "device": resumed["settings"].device},
+        _fresh_state(),
+        6,
     )
     assert loaded.status == "loaded"
     capsys.readouterr()
@@ -722,3 +739,93 @@ def test_start_run_needs_setup():
 def test_zero_step_run_is_finished_at_once(capsys):
     run = notebook(total_steps=0)["run"]
     assert run.finished and run.history == {}
+
+
+# --- the key hashes what the code means, everything training runs, and the data -------------------------------
+
+TRAINING_SOURCE = '''
+import labutils as lu
+import labutils.data
+import torch
+
+
+def train(data, state):
+    """Train on the data.{doc}"""
+    {comment}
+    run = lu.start_run("tiny", config={{"lr": 1e-3}}, state=state, total_steps=1, every_s=0)
+    batches = lu.minibatches(data, batch_size=4, seed=0)
+    (x,) = next(batches)
+    return run, x.{reduction}()
+'''
+
+
+def _training(tmp_path: Path, name: str, doc: str = "", comment: str = "", reduction: str = "sum"):
+    """A chapter's training function, defined in its own module (as a notebook cell defines it)."""
+    source = TRAINING_SOURCE.format(doc=doc, comment=comment or "# -", reduction=reduction)
+    return _module_from_source(tmp_path, name, source).train
+
+
+def test_a_comment_or_docstring_change_keeps_the_key(tmp_path):
+    lu.setup(CHAPTER)
+    plain = _training(tmp_path, "lb_train_plain")
+    commented = _training(
+        tmp_path, "lb_train_commented", doc=" Now documented.", comment="# why: a comment"
+    )
+    edited = _training(tmp_path, "lb_train_edited", reduction="mean")
+    assert _key(code=[plain]) == _key(code=[commented])
+    assert _key(code=[plain]) != _key(code=[edited])
+
+
+def test_the_training_function_is_found_without_a_list(tmp_path, capsys):
+    """start_run hashes the function that calls it: no `code=[...]` needed in the chapters."""
+    lu.setup(CHAPTER)
+    data = torch.randn(16, 2)
+    plain, commented, edited = (
+        _training(tmp_path, "lb_found_plain"),
+        _training(tmp_path, "lb_found_commented", comment="# only a comment"),
+        _training(tmp_path, "lb_found_edited", reduction="mean"),
+    )
+    paths = [f(data, {"generator": TinyGenerator()})[0].path for f in (plain, commented, edited)]
+    assert paths[0] == paths[1] and paths[0] != paths[2]
+
+
+def test_a_change_to_the_minibatch_order_changes_the_key(monkeypatch, tmp_path):
+    """lu.minibatches and what it calls are part of the key, though no chapter lists them."""
+    lu.setup(CHAPTER)
+    train = _training(tmp_path, "lb_train_order")
+    base = _key(code=[train])
+    original = labutils.data._epoch_permutation
+
+    def reversed_permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
+        return original(n, seed, epoch).flip(0)
+
+    monkeypatch.setattr(labutils.data, "_epoch_permutation", reversed_permutation)
+    assert _key(code=[train]) != base
+    monkeypatch.setattr(labutils.data, "_epoch_permutation", original)
+    assert _key(code=[train]) == base
+
+
+def test_a_change_to_the_data_changes_the_key(monkeypatch):
+    lu.setup(CHAPTER)
+    base = _key()
+    monkeypatch.setitem(labutils.data._FINGERPRINTS, "mnist-train", "0" * 16)
+    assert _key() != base
+
+
+def test_loading_a_dataset_records_its_fingerprint(data_dir, idx_tree, monkeypatch):
+    idx_tree(data_dir, "MNIST")
+    monkeypatch.setattr(labutils.data, "_FINGERPRINTS", {})
+    lu.load_dataset("mnist", train=False, data_dir=data_dir)
+    first = labutils.data.data_fingerprints()
+    assert list(first) == ["mnist-test"] and len(first["mnist-test"]) == 16
+    lu.load_dataset("mnist", train=False, data_dir=data_dir)
+    assert labutils.data.data_fingerprints() == first
+
+
+def test_a_setting_read_by_name_is_part_of_the_key(tmp_path):
+    lu.setup(CHAPTER)
+    source = "LEARNING_RATE = {lr}\n\n\ndef train():\n    return LEARNING_RATE * 2\n"
+    slow = _module_from_source(tmp_path, "lb_setting_slow", source.format(lr=1e-4)).train
+    fast = _module_from_source(tmp_path, "lb_setting_fast", source.format(lr=1e-3)).train
+    again = _module_from_source(tmp_path, "lb_setting_again", source.format(lr=1e-4)).train
+    assert _key(code=[slow]) == _key(code=[again]) != _key(code=[fast])
