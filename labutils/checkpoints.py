@@ -16,7 +16,6 @@ import copy
 import hashlib
 import inspect
 import json
-import os
 import random
 import re
 import sys
@@ -36,6 +35,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .data import data_fingerprints
+from .files import atomic_write
 from .settings import Settings, current
 
 FORMAT_VERSION = 2  # 2: the key hashes the code's meaning, the code it reaches and the data
@@ -353,16 +353,7 @@ def save(run: TrainingRun) -> None:
         "trained_on": run.trained_on,
         "trained_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
-    run.path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = run.path.with_name(f".{run.path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            torch.save(payload, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, run.path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write(run.path, lambda handle: torch.save(payload, handle))
     run.trained_at = payload["trained_at"]
     run.last_save = time.perf_counter()
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import time
 from pathlib import Path
@@ -13,21 +12,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from .files import atomic_write
 from .settings import Settings, current, device_description
 
 DOMAINS = ("mnist", "fashion", "usps")
-
-
-def _atomic_write_bytes(path: Path, write) -> None:
-    """Write a file through a temporary file and a rename, so that readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            write(handle)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
@@ -74,7 +62,7 @@ def export_samples(
         },
     }
     path = settings.results_dir / settings.chapter / f"{model}.pt"
-    _atomic_write_bytes(path, lambda handle: torch.save(payload, handle))
+    atomic_write(path, lambda handle: torch.save(payload, handle))
     print(
         f"[results] {model}: {len(images)} samples of {domain} ({images.shape[-2]}x{images.shape[-1]}) -> {path}"
     )
@@ -133,6 +121,6 @@ def save_metrics(metrics: dict[str, Any], settings: Settings | None = None) -> P
     }
     path = settings.results_dir / settings.chapter / "metrics.json"
     text = json.dumps(document, indent=2, sort_keys=False) + "\n"
-    _atomic_write_bytes(path, lambda handle: handle.write(text.encode()))
+    atomic_write(path, lambda handle: handle.write(text.encode()))
     print(f"[results] {len(metrics)} metrics -> {path}")
     return path

@@ -24,6 +24,7 @@ from torch import nn
 
 import labutils as lu
 import labutils.data
+import labutils.files
 from labutils import checkpoints as ck
 
 CHAPTER = "ck_tests"
@@ -421,14 +422,14 @@ def test_save_writes_through_a_temporary_file(monkeypatch, capsys):
     result = notebook(total_steps=3)
     run = result["run"]
     seen = []
-    real_replace = ck.os.replace
+    real_replace = labutils.files.os.replace
 
     def spy_replace(src, dst):
         seen.append((Path(src).name, Path(dst)))
         assert Path(src).exists() and Path(src).stat().st_size > 0
         return real_replace(src, dst)
 
-    monkeypatch.setattr(ck.os, "replace", spy_replace)
+    monkeypatch.setattr(labutils.files.os, "replace", spy_replace)
     ck.save(run)
     assert (
         len(seen) == 1
@@ -746,6 +747,7 @@ def test_zero_step_run_is_finished_at_once(capsys):
 TRAINING_SOURCE = '''
 import labutils as lu
 import labutils.data
+import labutils.files
 import torch
 
 
