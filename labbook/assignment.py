@@ -7,7 +7,7 @@ into nbgrader's *source* version:
 
 * each exercise cell is split in two: the solution cell (nbgrader `solution`), and a locked, autograded test
   cell holding the checker call, an `assert` on its verdict and, between nbgrader's hidden-test markers, the
-  same checker run again from a pristine copy of `labutils/checks.py` (so that redefining or monkeypatching a
+  same checker run again from a pristine copy of `labutils/checks/` (so that redefining or monkeypatching a
   checker in the notebook earns nothing);
 * after it, one locked, autograded cell per hidden check of that exercise (`labbook.hidden`), whose code
   is entirely hidden from students;

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 import labutils as lu
-from labutils.checks import _conv_output_size
+from labutils.checks.ch06_pix2pix import _conv_output_size
 
 bce = F.binary_cross_entropy_with_logits
 

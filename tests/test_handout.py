@@ -53,7 +53,7 @@ def public_lines() -> frozenset[str]:
     """Lines that students may see: labutils' code and every chapter's text outside its solutions."""
     lines = {
         line.strip()
-        for path in (REPO_ROOT / "labutils").glob("*.py")
+        for path in (REPO_ROOT / "labutils").rglob("*.py")
         for line in path.read_text().splitlines()
     }
     for chapter in CHAPTERS:
@@ -92,7 +92,7 @@ def test_the_handout_has_every_chapter_and_its_tools(handout):
         "environment.yml",
         "jupytext.toml",
         "labutils/__init__.py",
-        "labutils/checks.py",
+        "labutils/checks/__init__.py",
         "data/README.md",
     ):
         assert (folder / name).exists(), f"the handout lacks {name}"

@@ -20,9 +20,11 @@ import importlib
 import importlib.util
 import io
 import pkgutil
+import sys
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -101,13 +103,22 @@ def run(chapter: str, name: str, target: Any) -> None:
 
 
 def pristine_checks() -> ModuleType:
-    """Return a fresh copy of the visible checkers, loaded from labutils/checks.py (whatever the notebook patched)."""
+    """Return a fresh copy of the visible checkers, loaded from labutils/checks/ (whatever the notebook patched)."""
     import labutils
 
-    path = next(iter(labutils.__path__)) + "/checks.py"
-    spec = importlib.util.spec_from_file_location("labbook_pristine_checks", path)
+    folder = Path(next(iter(labutils.__path__))) / "checks"
+    spec = importlib.util.spec_from_file_location(
+        "labbook_pristine_checks", folder / "__init__.py", submodule_search_locations=[str(folder)]
+    )
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    sys.modules[spec.name] = (
+        module  # its own submodules (relative imports) load fresh under this name
+    )
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        for name in [n for n in sys.modules if n == spec.name or n.startswith(spec.name + ".")]:
+            del sys.modules[name]
     return module
 
 

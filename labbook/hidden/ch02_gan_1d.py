@@ -22,7 +22,7 @@ from labbook.hidden._steps import (
     sgd_reference,
     trainable_state,
 )
-from labutils.checks import _toy_gan
+from labutils.checks.ch02_gan_1d import _toy_gan
 
 CHAPTER = "02_gan_1d"
 SHAPE_ERRORS = (RuntimeError, ValueError, IndexError)

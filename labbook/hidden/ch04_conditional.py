@@ -18,7 +18,7 @@ from labbook.hidden._steps import (
     sgd_reference,
     trainable_state,
 )
-from labutils.checks import _ToyConditional
+from labutils.checks.ch04_conditional import _ToyConditional
 
 CHAPTER = "04_conditional"
 LR = 0.1

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from labbook.hidden import HiddenCheck, HiddenCheckFailed
-from labutils.checks import _SkipUNet
+from labutils.checks.ch06_pix2pix import _SkipUNet
 
 CHAPTER = "06_pix2pix"
 SHAPE_ERRORS = (RuntimeError, ValueError, IndexError)

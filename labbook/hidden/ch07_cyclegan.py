@@ -20,7 +20,7 @@ from labbook.hidden._steps import (
     sgd_reference,
     trainable_state,
 )
-from labutils.checks import _toy_domains, _toy_patch_discriminator, _toy_translators
+from labutils.checks.ch07_cyclegan import _toy_domains, _toy_patch_discriminator, _toy_translators
 
 CHAPTER = "07_cyclegan"
 SIZES = {"usps": (28, 16), "mnist": (16, 28)}  # target -> (input side, output side)
