@@ -182,8 +182,10 @@ def test_every_citation_in_the_chapters_is_in_the_bibliography():
 
 
 def test_the_ci_installs_the_book_tools_and_chromium():
-    ci = (REPO_ROOT / ".ci" / "run").read_text()
-    assert ".[tools,dev,book]" in ci and "chromium chromium-driver" in ci
+    env = (REPO_ROOT / "tools" / "env.sh").read_text()
+    assert ".[tools,dev,book]" in env and "chromium chromium-driver" in env
+    assert "make test" in (REPO_ROOT / ".ci" / "run").read_text()
+    assert "tools/env.sh --browser" in (REPO_ROOT / "Makefile").read_text()
 
 
 # ------------------------------------------------------------------------------------------- static widgets

@@ -184,9 +184,13 @@ def test_readme_covers_every_chapter_and_setting():
 
 
 def test_ci_runs_the_readme_test_command():
+    """CI runs what a newcomer runs: `make test`, whose last step is the README's test command."""
     ci = (REPO_ROOT / ".ci" / "run").read_text()
-    assert "python -m pytest" in ci
-    assert "../shared/data" in ci and "LABBOOK_DATA" in ci
+    assert "make test" in ci and "../shared/data" in ci and "LABBOOK_DATA" in ci
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    test_target = makefile.split("\ntest:", 1)[1]
+    assert "python -m pytest" in test_target and "ruff check" in test_target
+    assert "../shared/data" in (REPO_ROOT / "tools" / "env.sh").read_text()
 
 
 def _imported_modules(path) -> set[str]:
