@@ -117,6 +117,29 @@ def cmd_grade(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gpu_check(args: argparse.Namespace) -> int:
+    """Run every chapter through nbval and in the full profile on a device, in a time budget; write a summary."""
+    from . import gpu_check
+
+    report = gpu_check.check(
+        args.out,
+        args.time_limit,
+        device=args.device,
+        prefixes=args.chapters or None,
+        smoke_only=args.smoke_only,
+        profile=args.profile,
+    )
+    stages = [
+        r
+        for row in report["chapters"].values()
+        for r in row.values()
+        if isinstance(r, dict) and "status" in r
+    ]
+    failed = [r for r in stages if r["status"] == "fail"]
+    print(f"{len(stages)} stages run, {len(failed)} failed -> {_shown(args.out / 'summary.md')}")
+    return 1 if failed else 0
+
+
 def parser() -> argparse.ArgumentParser:
     """Return the command-line parser of `labbook` and its subcommands."""
     main_parser = argparse.ArgumentParser(
@@ -193,6 +216,29 @@ def parser() -> argparse.ArgumentParser:
         "--chapters", nargs="*", default=[], help="grade only chapters starting with these prefixes"
     )
     p.set_defaults(run=cmd_grade)
+    p = commands.add_parser(
+        "gpu-check",
+        help="the prepared GPU check: nbval and the full profile on a device",
+        description=cmd_gpu_check.__doc__,
+    )
+    p.add_argument("--out", type=Path, required=True, help="where summary.md and summary.json go")
+    p.add_argument(
+        "--time-limit", type=float, default=540, help="seconds for the whole check (default 540)"
+    )
+    p.add_argument("--device", default="cuda", help="the torch device (default cuda)")
+    p.add_argument(
+        "--chapters", nargs="*", default=[], help="only chapters starting with these prefixes"
+    )
+    p.add_argument(
+        "--smoke-only", action="store_true", help="stage 1 only (nbval in the smoke profile)"
+    )
+    p.add_argument(
+        "--profile",
+        choices=["full", "smoke"],
+        default="full",
+        help="profile of the from-scratch and from-checkpoint runs (default full)",
+    )
+    p.set_defaults(run=cmd_gpu_check)
     return main_parser
 
 
