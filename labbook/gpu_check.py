@@ -26,8 +26,6 @@ import json
 import os
 import re
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,7 +36,7 @@ import nbformat
 
 from labutils.settings import REPO_ROOT
 
-from . import chapters, inventory
+from . import chapters, inventory, processes
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 FIRST_ERROR = re.compile(r"^\w*(?:Error|Exception|Interrupt)\b: .+$", re.M)
@@ -61,28 +59,13 @@ def run_bounded(command: list[str], env: dict[str, str], limit: float, cwd: Path
     """Run a command with a wall-clock limit (its process group killed past it); return status and output."""
     if limit < 1:
         return {"status": "skipped (no time left)", "seconds": 0.0, "output": ""}
-    started = time.monotonic()
-    process = subprocess.Popen(
-        command,
-        env=env,
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        output, _ = process.communicate(timeout=limit)
-        status = "pass" if process.returncode == 0 else "fail"
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        output, _ = process.communicate()
-        status = "stopped at the time limit"
-    output = ANSI.sub("", output)
+    ran = processes.run_bounded(command, env, limit, cwd)
+    status = {None: "stopped at the time limit", 0: "pass"}.get(ran["returncode"], "fail")
+    output = ANSI.sub("", ran["output"])
     first = FIRST_ERROR.search(output)
     return {
         "status": status,
-        "seconds": round(time.monotonic() - started, 1),
+        "seconds": round(ran["seconds"], 1),
         "first_error": first.group(0) if first else "",
         "output": output[-4000:],
     }

@@ -22,8 +22,6 @@ import json
 import os
 import re
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +35,7 @@ import nbformat
 from nbformat import NotebookNode
 
 from . import chapters, course, inventory
+from .processes import run_bounded
 
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 CSV_COLUMNS = [
@@ -177,25 +176,14 @@ def run_one(
         submission.student,
         str(cell_timeout),
     ]
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        command,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        text=True,
-    )
-    try:
-        log, _ = process.communicate(timeout=limit)
-        status = (
-            "graded" if process.returncode == 0 and (root / "outcome.json").exists() else "crashed"
-        )
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)  # the kernel too: it is in the same process group
-        log, _ = process.communicate()
+    ran = run_bounded(command, env, limit)
+    if ran["returncode"] is None:
         status = "timeout"
-    return {"status": status, "seconds": time.perf_counter() - started, "log": (log or "")[-3000:]}
+    else:
+        status = (
+            "graded" if ran["returncode"] == 0 and (root / "outcome.json").exists() else "crashed"
+        )
+    return {"status": status, "seconds": ran["seconds"], "log": ran["output"][-3000:]}
 
 
 # ------------------------------------------------------------------------------------------- reading results
