@@ -312,7 +312,10 @@ def collect(
     if status == "graded" and not outcome.get("success"):
         status = "crashed"
     items = read_items(source, graded, outcome.get("cells", {}))
-    submitted = nbformat.read(submission.path, as_version=4)
+    try:
+        submitted = nbformat.read(submission.path, as_version=4)
+    except Exception:  # a broken file: nbgrader could not grade it either (status "crashed")
+        submitted, status = None, "crashed"
     auto = [i for i in items if i["kind"] != "answer"]
     rows = []
     if (root / "grades.csv").exists():

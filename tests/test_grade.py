@@ -205,7 +205,9 @@ def test_grades_csv_has_nbgraders_export_columns(graded_class):
     assert float(row["score"]) == total["auto"] and float(row["max_score"]) == total["total"]
 
 
-def test_a_hanging_cell_is_a_timeout_and_the_class_goes_on(handout, source_notebooks, tmp_path):
+def test_a_hanging_cell_is_a_timeout_a_broken_file_a_crash_and_the_class_goes_on(
+    handout, source_notebooks, tmp_path
+):
     submitted = tmp_path / "submitted"
     hanging = nbformat.read(handout["folder"] / "chapters" / f"{FIRST}.ipynb", as_version=4)
     cell(hanging, "exercise_1_solution").source = "import time\ntime.sleep(3600)"
@@ -215,6 +217,8 @@ def test_a_hanging_cell_is_a_timeout_and_the_class_goes_on(handout, source_noteb
         "solver",
         nbformat.read(source_notebooks / FIRST / f"{FIRST}.ipynb", as_version=4),
     )
+    (submitted / "broken" / FIRST).mkdir(parents=True)
+    (submitted / "broken" / FIRST / f"{FIRST}.ipynb").write_text("{ not a notebook")
     results = {
         r["student"]: r
         for r in grading.grade(
@@ -223,6 +227,7 @@ def test_a_hanging_cell_is_a_timeout_and_the_class_goes_on(handout, source_noteb
     }
     assert results["sleeper"]["status"] == "timeout" and results["sleeper"]["auto_points"] == 0
     assert results["solver"]["status"] == "graded" and results["solver"]["auto_points"] > 0
+    assert results["broken"]["status"] == "crashed" and results["broken"]["auto_points"] == 0
     assert (
         "Grading stopped: timeout"
         in (tmp_path / "out" / "feedback" / "sleeper" / f"{FIRST}.md").read_text()
