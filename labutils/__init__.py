@@ -1,4 +1,4 @@
-"""labutils: the plumbing of the GAN lab book (data, settings, checkpoints, plots, metrics, checkers).
+"""labutils: what the GAN lab book's chapters import (data, settings, checkpoints, plots, metrics, checkers).
 
 The GANs themselves (models, losses, training loops) live in the chapters, not here.
 """
@@ -17,13 +17,13 @@ from .checks import (
     check_image_generator,
     check_label_maps,
     check_patchgan_output_size,
-    check_pix2pix_generator_loss,  # chapter 06
+    check_pix2pix_generator_loss,
     check_slerp,
     check_translator,
     check_unet_skip_shapes,
     check_weight_clipping,
     check_weights_init,
-)  # chapter 07
+)
 from .data import CLASS_NAMES, DatasetError, load_dataset, minibatches
 from .evaluation import (
     classify,
