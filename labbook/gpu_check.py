@@ -81,19 +81,12 @@ def committed_metrics(chapter: str) -> dict[str, dict[str, Any]]:
 def execute_copy(
     chapter: str, scratch: Path, env: dict[str, str], limit: float, tag: str
 ) -> dict[str, Any]:
-    """Execute a copy of a chapter's notebook (in the chapters' folder's place); return the run and its output."""
+    """Execute a copy of a chapter's notebook in a scratch folder; return the run, its output and its checkpoints."""
     target = scratch / "notebooks" / tag / f"{chapter}.ipynb"
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(chapters.BOOK_DIR / f"{chapter}.ipynb", target)
-    code = (
-        "import sys, nbformat; from nbclient import NotebookClient; p = sys.argv[1]; "
-        "nb = nbformat.read(p, as_version=4); "
-        "NotebookClient(nb, timeout=None, kernel_name='python3', "
-        "resources={'metadata': {'path': sys.argv[2]}}).execute(); nbformat.write(nb, p)"
-    )
-    result = run_bounded(
-        [sys.executable, "-c", code, str(target), str(chapters.BOOK_DIR)], env, limit, REPO_ROOT
-    )
+    code = "import sys; from pathlib import Path; from labbook.notebooks import execute; execute(Path(sys.argv[1]))"
+    result = run_bounded([sys.executable, "-c", code, str(target)], env, limit, REPO_ROOT)
     if target.exists():
         executed = nbformat.read(target, as_version=4)
         text = "".join(

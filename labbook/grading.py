@@ -210,7 +210,7 @@ def read_items(
         c.metadata.get("nbgrader", {}).get("grade_id"): c for c in (graded.cells if graded else [])
     }
     items = []
-    for cell in source.cells:
+    for index, cell in enumerate(source.cells):
         meta = cell.metadata.get("nbgrader", {})
         if not meta.get("grade"):
             continue
@@ -229,7 +229,7 @@ def read_items(
                 label=cell.metadata.get("labbook", {}).get("question", gid),
                 points=None,
                 text=inventory.answer_text(done) if done is not None else "",
-                question=source.cells[source.cells.index(cell) - 1].source,
+                question=source.cells[index - 1].source,
             )
         else:
             kind = "hidden" if "_hidden_" in gid else "exercise"
