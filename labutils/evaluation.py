@@ -1,4 +1,4 @@
-"""The evaluation kit: a small CNN classifier per domain, trained once and cached, and the metrics computed with it.
+"""The evaluation kit: a small CNN classifier per domain (reference weights shipped), and the metrics it gives.
 
 Inception-based FID needs weights that cannot be downloaded here, so the book measures generated digits and clothes
 with domain classifiers instead: label accuracy, class coverage, confidence, and a Fréchet distance between the
@@ -7,6 +7,8 @@ classifier's penultimate features of generated and real images (the FID recipe w
 
 from __future__ import annotations
 
+import hashlib
+import os
 import time
 import warnings
 from functools import lru_cache
@@ -18,6 +20,7 @@ import torch.nn.functional as F
 from scipy import linalg
 from torch import nn
 
+from .files import atomic_write
 from .data import IMAGE_SIZE, load_dataset, minibatches
 from .settings import get_data_dir
 
@@ -140,27 +143,65 @@ def features(model: DomainClassifier, images: torch.Tensor, batch_size: int = 10
     )
 
 
-@lru_cache(maxsize=6)
-def get_classifier(
-    domain: str, device: str = "cpu", data_dir: str | None = None
-) -> DomainClassifier:
-    """Return the domain's trained classifier (eval mode), loading it from the data directory or training it once."""
-    if domain not in EPOCHS:
-        raise ValueError(f"unknown domain {domain!r}: choose one of {', '.join(EPOCHS)}.")
-    folder = Path(data_dir) if data_dir else get_data_dir()
-    path = folder / "classifiers" / f"{domain}_cnn_v{CLASSIFIER_VERSION}.pt"
+REFERENCE_DIR = Path(__file__).resolve().parent / "classifiers"
+# The reference weights shipped with the book (labutils/classifiers/): every distance in the book and every
+# expected range is measured with these, on any machine. Their SHA-256 proves that the weights in use are they.
+REFERENCE_SHA256 = {
+    "mnist": "1edb77d12ddc14ab9aecd93333a74e4ed5631d166a4e01728d34ca47125defad",
+    "fashion": "5b19fdbb9711de4c25502b93ab87bad16dd9aaccea9709fbac09f7bcd27145c5",
+    "usps": "e979d6a1aa95881fe62bcbde4555a08dc6d052a08d177fc3097e9e25c772b5d1",
+}
+RETRAIN_VARIABLE = "LABBOOK_RETRAIN_CLASSIFIERS"
+
+
+def reference_path(domain: str) -> Path:
+    """Return the path of the domain's shipped reference weights."""
+    return REFERENCE_DIR / f"{domain}_cnn_v{CLASSIFIER_VERSION}.pt"
+
+
+def file_sha256(path: Path) -> str:
+    """Return the SHA-256 of a file's bytes."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _load_weights(path: Path, domain: str) -> DomainClassifier:
+    """Load a saved classifier safely (weights_only=True) into a fresh model."""
     model = DomainClassifier(IMAGE_SIZE[domain])
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    model.load_state_dict(saved["state"])
+    return model
+
+
+def _reference_classifier(domain: str) -> DomainClassifier:
+    """Return the shipped classifier after checking its checksum; explain how to restore it if it is not there."""
+    path = reference_path(domain)
+    restore = (
+        f"Restore it with `git checkout -- {path.relative_to(REFERENCE_DIR.parent.parent)}` (or reinstall "
+        f"the book), or set {RETRAIN_VARIABLE}=1 to train a classifier of your own (its numbers will then "
+        "differ a little from the book's)."
+    )
+    if not path.exists():
+        raise FileNotFoundError(f"the {domain} reference classifier {path} is missing. {restore}")
+    digest = file_sha256(path)
+    if digest != REFERENCE_SHA256[domain]:
+        raise RuntimeError(
+            f"the {domain} reference classifier {path} is not the book's (SHA-256 {digest[:12]}..., "
+            f"expected {REFERENCE_SHA256[domain][:12]}...). {restore}"
+        )
+    return _load_weights(path, domain)
+
+
+def _own_classifier(domain: str, device: str, folder: Path) -> DomainClassifier:
+    """Train the domain's classifier once into the data directory (only on request), or load that copy."""
+    path = folder / "classifiers" / f"{domain}_cnn_v{CLASSIFIER_VERSION}.pt"
     if path.exists():
         try:
-            saved = torch.load(path, map_location="cpu", weights_only=True)
-            model.load_state_dict(saved["state"])
-            return model.to(device).eval()
+            return _load_weights(path, domain)
         except Exception as err:
-            print(
-                f"[evaluation] {path} is unreadable ({type(err).__name__}); training the {domain} classifier again."
-            )
+            print(f"[evaluation] {path} is unreadable ({type(err).__name__}); training it again.")
     print(
-        f"[evaluation] training the {domain} classifier once ({EPOCHS[domain]} epochs); it is cached in {path.parent}"
+        f"[evaluation] {RETRAIN_VARIABLE}=1: training the {domain} classifier ({EPOCHS[domain]} "
+        f"epochs) instead of using the book's reference weights; it is cached in {path.parent}"
     )
     model, accuracy, seconds = _train_classifier(domain, torch.device(device), folder)
     print(f"[evaluation] {domain} classifier: test accuracy {accuracy:.2%} in {seconds:.0f} s")
@@ -169,18 +210,23 @@ def get_classifier(
             f"the {domain} classifier reached only {accuracy:.2%} test accuracy (< "
             f"{MIN_ACCURACY[domain]:.0%}); the data in {folder} may be wrong or a stand-in."
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    torch.save(
-        {
-            "state": model.cpu().state_dict(),
-            "test_accuracy": accuracy,
-            "seconds": seconds,
-            "torch": str(torch.__version__),
-        },
-        tmp,
-    )
-    tmp.replace(path)
+    state = {"state": model.cpu().state_dict(), "test_accuracy": accuracy, "torch": str(torch.__version__)}
+    atomic_write(path, lambda handle: torch.save(state, handle))
+    return model
+
+
+@lru_cache(maxsize=6)
+def get_classifier(
+    domain: str, device: str = "cpu", data_dir: str | None = None
+) -> DomainClassifier:
+    """Return the domain's classifier in eval mode: the book's reference weights, checked by checksum."""
+    if domain not in EPOCHS:
+        raise ValueError(f"unknown domain {domain!r}: choose one of {', '.join(EPOCHS)}.")
+    if os.environ.get(RETRAIN_VARIABLE, "0") not in ("", "0"):
+        folder = Path(data_dir) if data_dir else get_data_dir()
+        model = _own_classifier(domain, device, folder)
+    else:
+        model = _reference_classifier(domain)
     return model.to(device).eval()
 
 

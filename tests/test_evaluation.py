@@ -1,4 +1,4 @@
-"""The evaluation kit: cached domain classifiers and the metrics of generated samples, on real and degenerate data."""
+"""The evaluation kit: the shipped reference classifiers and the metrics of generated samples, on real and bad data."""
 
 from __future__ import annotations
 
@@ -16,15 +16,22 @@ DOMAINS = ("mnist", "fashion", "usps")
 
 @pytest.fixture(scope="module")
 def real_data_dir() -> str:
-    """The real data folder: classifiers are trained there once (with every CPU thread) and cached for later runs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(os.cpu_count() or 1)
-    try:
-        for domain in DOMAINS:
-            evaluation.get_classifier(domain, "cpu", str(REAL_DATA))
-    finally:
-        torch.set_num_threads(threads)
+    """The real data folder (the classifiers themselves come with the book, not from there)."""
     return str(REAL_DATA)
+
+
+@pytest.mark.parametrize("domain", DOMAINS)
+def test_the_weights_in_use_are_the_shipped_reference(domain, real_data_dir, monkeypatch):
+    """The files' checksums are the recorded ones, and get_classifier returns exactly those weights."""
+    monkeypatch.delenv(evaluation.RETRAIN_VARIABLE, raising=False)
+    path = evaluation.reference_path(domain)
+    assert evaluation.file_sha256(path) == evaluation.REFERENCE_SHA256[domain]
+    saved = torch.load(path, weights_only=True)["state"]
+    evaluation.get_classifier.cache_clear()
+    model = evaluation.get_classifier(domain, "cpu", real_data_dir)
+    assert not model.training
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(tensor, saved[name]), name
 
 
 @pytest.mark.parametrize("domain", DOMAINS)
@@ -33,8 +40,25 @@ def test_classifier_reaches_its_accuracy(domain, real_data_dir):
     x_test, y_test = load_dataset(domain, train=False, data_dir=real_data_dir)
     accuracy = (evaluation.predict(model, x_test).argmax(1) == y_test).float().mean().item()
     assert accuracy >= evaluation.MIN_ACCURACY[domain], f"{domain}: {accuracy:.4f}"
-    saved = torch.load(REAL_DATA / "classifiers" / f"{domain}_cnn_v1.pt", weights_only=True)
+    saved = torch.load(evaluation.reference_path(domain), weights_only=True)
     assert saved["test_accuracy"] == pytest.approx(accuracy, abs=1e-6)
+
+
+@pytest.mark.parametrize("damage", ["missing", "changed"])
+def test_a_missing_or_changed_reference_is_refused_with_the_fix(damage, tmp_path, monkeypatch):
+    copy = tmp_path / "classifiers"
+    copy.mkdir()
+    if damage == "changed":
+        data = bytearray(evaluation.reference_path("usps").read_bytes())
+        data[-100] ^= 1
+        (copy / "usps_cnn_v1.pt").write_bytes(bytes(data))
+    monkeypatch.setattr(evaluation, "REFERENCE_DIR", copy)
+    monkeypatch.delenv(evaluation.RETRAIN_VARIABLE, raising=False)
+    evaluation.get_classifier.cache_clear()
+    error = FileNotFoundError if damage == "missing" else RuntimeError
+    with pytest.raises(error, match="git checkout -- .*LABBOOK_RETRAIN_CLASSIFIERS=1"):
+        evaluation.get_classifier("usps", "cpu", str(REAL_DATA))
+    evaluation.get_classifier.cache_clear()
 
 
 @pytest.mark.parametrize("domain", DOMAINS)
@@ -105,17 +129,23 @@ def test_unknown_domain_and_wrong_labels(real_data_dir):
         )
 
 
-def test_a_corrupt_cached_classifier_is_retrained(tmp_path, monkeypatch, capsys):
+def test_retraining_on_request_trains_once_then_loads(tmp_path, monkeypatch, capsys):
     folder = tmp_path / "data"
     (folder / "classifiers").mkdir(parents=True)
     (folder / "classifiers" / "usps_cnn_v1.pt").write_bytes(b"not a checkpoint")
+    monkeypatch.setenv(evaluation.RETRAIN_VARIABLE, "1")
     monkeypatch.setitem(evaluation.EPOCHS, "usps", 1)  # one quick epoch is enough to test the path
     monkeypatch.setitem(evaluation.MIN_ACCURACY, "usps", 0.5)
     for name in ("usps.bz2", "usps.t.bz2"):
         (folder / name).symlink_to(REAL_DATA / name)
     evaluation.get_classifier.cache_clear()
     model = evaluation.get_classifier("usps", "cpu", str(folder))
-    assert "unreadable" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "unreadable" in out and "instead of using the book's reference weights" in out
     assert isinstance(model, evaluation.DomainClassifier) and not model.training
-    torch.load(folder / "classifiers" / "usps_cnn_v1.pt", weights_only=True)  # rewritten, readable
+    own = folder / "classifiers" / "usps_cnn_v1.pt"
+    torch.load(own, weights_only=True)  # rewritten, readable
+    evaluation.get_classifier.cache_clear()
+    evaluation.get_classifier("usps", "cpu", str(folder))
+    assert "training" not in capsys.readouterr().out  # loaded, not trained again
     evaluation.get_classifier.cache_clear()
