@@ -444,31 +444,17 @@ metrics = {
     "gradient_mu_non_saturating": grad_mu_non.item(),
     "exercises_passed": int(exercise_1) + int(exercise_2) + int(exercise_3),
 }
-for name, value in metrics.items():
-    print(f"{name:36s} {value: .6g}")
 
 # %% [markdown]
 # ## Results summary
 #
-# This run's numbers beside the ranges expected in the full profile, and the exercises' checkers, in one table
-# (an instructor's grading report reads it too).
+# This run's numbers beside their full-profile ranges (kept in `labutils/expected.toml`), every claim
+# the prose makes about them, and the exercises' checkers, in one table (the grading report reads it
+# too); then the metrics are saved and the run is recorded.
 
 # %%
-expected = {  # full profile: (low, high)
-    "v_d_star": (-0.5600, -0.5580),
-    "minus_log4_plus_2jsd": (-0.5600, -0.5580),
-    "jsd_nats": (0.4130, 0.4143),
-    "v_trained_discriminator": (-0.60, -0.5590),
-    "max_abs_gap_trained_vs_optimal_d": (0.0, 0.05),
-    "gradient_mu_saturating": (-0.1, 0.0),
-    "gradient_mu_non_saturating": (-10.0, -1.0),
-}
-summary = lu.results_summary(metrics, expected, exercises={
+summary = lu.finish(metrics, exercises={
     "Exercise 1: discriminator loss": exercise_1,
     "Exercise 2: saturating generator loss": exercise_2,
     "Exercise 3: non-saturating generator loss": exercise_3,
 })
-
-# %%
-lu.save_metrics(metrics)
-record = lu.run_record(settings)

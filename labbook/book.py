@@ -306,9 +306,7 @@ def chapter_markdown(chapter: str, book_dir: Path = BOOK_DIR) -> str:
                 f"  | `{row['name']}` | [{row['expected'][0]:.4g}, {row['expected'][1]:.4g}] | {value} |"
             )
     else:
-        lines.append(
-            "* **Numbers**: this chapter has no results summary yet (`lu.results_summary`)."
-        )
+        lines.append("* **Numbers**: this chapter has no results summary yet (`lu.finish`).")
     rubric = rubric_points(info)
     lines += [
         "",

@@ -34,6 +34,8 @@ from typing import Any
 import nbformat
 from nbformat import NotebookNode
 
+from labutils.summary import expected_ranges
+
 from . import chapters, course, inventory
 from .processes import run_bounded
 
@@ -269,28 +271,27 @@ def read_items(
     return items
 
 
-def reported_metrics(notebook: NotebookNode | None) -> list[dict[str, Any]]:
-    """Return the results summary's metrics of a notebook with their expected ranges and verdicts ([] if none)."""
+def reported_metrics(notebook: NotebookNode | None, chapter: str) -> list[dict[str, Any]]:
+    """Return the metrics a re-executed notebook reported, judged against the book's own expected ranges.
+
+    The ranges come from labutils/expected.toml, never from the submission, whose summary could be edited.
+    """
     summary = inventory.summary_output(notebook) if notebook is not None else None
     if not summary:
         return []
-    return [
-        {
-            "name": r["name"],
-            "value": r["value"],
-            "expected": r["expected"],
-            "verdict": (
-                "missing"
-                if r["value"] is None
-                else "not judged (not a full-profile run)"
-                if summary.get("profile") != "full"
-                else "in range"
-                if r["ok"]
-                else "OUT OF RANGE"
-            ),
-        }
-        for r in summary["metrics"]
-    ]
+    ranges = expected_ranges(chapter)
+    reported = {r["name"]: r["value"] for r in summary["metrics"]}
+    rows = []
+    for name, (low, high) in ranges.items():
+        value = reported.get(name)
+        if value is None:
+            verdict = "missing"
+        elif summary.get("profile") != "full":
+            verdict = "not judged (not a full-profile run)"
+        else:
+            verdict = "in range" if low <= value <= high else "OUT OF RANGE"
+        rows.append({"name": name, "value": value, "expected": [low, high], "verdict": verdict})
+    return rows
 
 
 def collect(
@@ -355,7 +356,7 @@ def collect(
         "auto_points": sum(i["points"] or 0 for i in auto),
         "auto_max": sum(i["max_points"] for i in auto),
         "manual_max": sum(i["max_points"] for i in items if i["kind"] == "answer"),
-        "metrics": reported_metrics(graded if profile == "full" else submitted),
+        "metrics": reported_metrics(graded if profile == "full" else submitted, submission.chapter),
         "metrics_source": "re-measured" if profile == "full" else "reported, not re-measured",
         "cell_errors": cell_errors,
         "log": run["log"] if status != "graded" else "",

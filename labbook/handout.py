@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import tomllib
 from pathlib import Path
 
 import jupytext
 import nbformat
-import tomllib
 from nbformat import NotebookNode
 
 from labutils.settings import REPO_ROOT
@@ -38,7 +38,7 @@ The practical sessions of the GAN lab book: one notebook per chapter in `chapter
 (`NN_topic.ipynb`, the notebook you hand in, and `NN_topic.py`, the same cells as a script; Jupyter keeps
 them in sync when you save). Chapters in this handout: {chapters}.
 
-## Install (Python 3.10 or newer)
+## Install (Python 3.11 or newer)
 
 ```bash
 python3 -m venv .venv && source .venv/bin/activate

@@ -6,7 +6,7 @@ The conventions every chapter follows (see the README, "The book, student editio
   exercise's function; the cell then calls a checker, `exercise_N = lu.check_...(function)`;
 * the markdown cell just before an exercise names it: `**Exercise N.**` (open exercises: `**Exercise N (open).**`);
 * answers to questions are markdown cells tagged `solution`, right after the question's cell (`**Q1.** ...`);
-* the chapter ends with `lu.results_summary(metrics, expected, exercises)` and the run record.
+* the chapter ends with one results tail, `lu.finish(metrics, exercises)`: the summary, the export and the run record.
 """
 
 from __future__ import annotations

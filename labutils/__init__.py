@@ -34,6 +34,7 @@ from .evaluation import (
     real_vs_real_distance,
 )
 from .metrics import jensen_shannon_1d, wasserstein_1d
+from .models import dcgan_weights_init, n_params
 from .plotting import (
     animate,
     image_grid,
@@ -45,6 +46,7 @@ from .plotting import (
     show_table,
     use_book_style,
 )
+from .prose import claim, glue
 from .results import export_samples, load_samples, save_metrics
 from .sampling import generate, latent_noise
 from .settings import (
@@ -58,7 +60,7 @@ from .settings import (
     seed_everything,
     setup,
 )
-from .summary import results_summary
+from .summary import expected_ranges, finish, results_summary
 from .toy import (
     gaussian_pdf,
     mixture_pdf,

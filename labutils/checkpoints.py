@@ -26,7 +26,7 @@ import types
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -351,7 +351,7 @@ def save(run: TrainingRun) -> None:
         "rng": _rng_states(),
         "trained_seconds": run.trained_seconds,
         "trained_on": run.trained_on,
-        "trained_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "trained_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
     atomic_write(run.path, lambda handle: torch.save(payload, handle))
     run.trained_at = payload["trained_at"]

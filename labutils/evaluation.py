@@ -20,8 +20,8 @@ import torch.nn.functional as F
 from scipy import linalg
 from torch import nn
 
-from .files import atomic_write
 from .data import IMAGE_SIZE, load_dataset, minibatches
+from .files import atomic_write
 from .settings import get_data_dir
 
 CLASSIFIER_VERSION = 1
@@ -210,7 +210,11 @@ def _own_classifier(domain: str, device: str, folder: Path) -> DomainClassifier:
             f"the {domain} classifier reached only {accuracy:.2%} test accuracy (< "
             f"{MIN_ACCURACY[domain]:.0%}); the data in {folder} may be wrong or a stand-in."
         )
-    state = {"state": model.cpu().state_dict(), "test_accuracy": accuracy, "torch": str(torch.__version__)}
+    state = {
+        "state": model.cpu().state_dict(),
+        "test_accuracy": accuracy,
+        "torch": str(torch.__version__),
+    }
     atomic_write(path, lambda handle: torch.save(state, handle))
     return model
 

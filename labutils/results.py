@@ -118,6 +118,10 @@ def save_metrics(metrics: dict[str, Any], settings: Settings | None = None) -> P
         "seed": settings.seed,
         "wall_time_s": round(time.perf_counter() - settings.started, 1),
         "metrics": _plain(metrics),
+        "claims": dict(
+            settings.claims
+        ),  # lu.claim: each sentence of the prose and whether it holds
+        "glued": _plain(settings.glued),  # lu.glue: the values the prose shows
     }
     path = settings.results_dir / settings.chapter / "metrics.json"
     text = json.dumps(document, indent=2, sort_keys=False) + "\n"

@@ -7,7 +7,7 @@ import platform
 import random
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +35,10 @@ class Settings:
     seed: int
     started: float = field(default_factory=time.perf_counter)
     runs: list[dict] = field(default_factory=list)  # one entry per training run: trained or loaded
+    claims: dict[str, bool] = field(
+        default_factory=dict
+    )  # lu.claim: each sentence and whether it holds
+    glued: dict[str, object] = field(default_factory=dict)  # lu.glue: the values the prose shows
 
 
 def get_profile() -> str:
@@ -216,7 +220,7 @@ def run_record(settings: Settings) -> dict:
         "chapter": settings.chapter,
         "profile": settings.profile,
         "device": device_description(settings.device),
-        "finished": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "finished": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "wall_time_s": round(time.perf_counter() - settings.started, 1),
         "versions": library_versions(),
         "platform": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU cores",

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import ast
 import re
+import tomllib
 
 import nbformat
 import pytest
-import tomllib
 import yaml
 
 from labbook import notebooks
 from labutils.settings import REPO_ROOT
+from labutils.summary import EXPECTED_FILE
 
 CHAPTERS = notebooks.chapter_sources()
 CHAPTER_IDS = [p.stem for p in CHAPTERS]
@@ -79,12 +80,19 @@ def test_notebooks_stay_lean(source):
 
 @pytest.mark.parametrize("source", CHAPTERS, ids=CHAPTER_IDS)
 def test_chapter_structure(source):
-    """Each chapter sets up labutils, has a settings cell, exports metrics and ends with the run record."""
+    """Each chapter sets up labutils, has a settings cell and ends with one results tail, lu.finish."""
     text = source.read_text()
     assert f'lu.setup("{source.stem}"' in text
     assert "## Settings" in text
-    assert "lu.save_metrics(" in text
-    assert "lu.run_record(settings)" in text.strip().splitlines()[-1]
+    cells = [c for c in re.split(r"^# %%.*$", text, flags=re.M) if c.strip()]
+    assert cells[-1].lstrip().startswith("summary = lu.finish(metrics, exercises="), (
+        "the last cell must be the results tail: summary = lu.finish(metrics, exercises={...})"
+    )
+    for repeated in ("lu.save_metrics(", "lu.run_record(", "lu.results_summary(", "expected = {"):
+        assert repeated not in text, f"{repeated} is part of lu.finish: do not repeat the tail"
+    assert source.stem in tomllib.loads(EXPECTED_FILE.read_text()), (
+        f"labutils/expected.toml has no [{source.stem}] table"
+    )
     code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
     assert "nn.BCELoss" not in code and "torch.log(torch.sigmoid" not in code, (
         "use BCEWithLogitsLoss / logits"
