@@ -35,11 +35,12 @@ def glue(name: str, value: Any) -> Any:
             f"glue: the name {name!r} must be an identifier (letters, digits, _), e.g. 'dcgan_fd'."
         )
     value = _plain(value)
-    if isinstance(value, float) and not math.isfinite(value):
+    run = current()
+    if isinstance(value, float) and not math.isfinite(value) and run.profile == "full":
         raise ValueError(
             f"glue: {name} is {value}; a sentence cannot show it. Check the computation above."
         )
-    current().glued[name] = value
+    run.glued[name] = value
     try:
         from IPython import get_ipython
         from IPython.display import display
