@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 from .data import data_fingerprints
 from .files import atomic_write
 from .settings import Settings, current
+from .text import say
 
 FORMAT_VERSION = 2  # 2: the key hashes the code's meaning, the code it reaches and the data
 _ADDRESS = re.compile(
@@ -433,27 +434,25 @@ def start_run(
         else path
     )
     if settings.retrain:
-        print(
-            f"[checkpoint] {name}: LABBOOK_RETRAIN=1, training from scratch ({total_steps} steps)."
-        )
+        say(f"[checkpoint] {name}: LABBOOK_RETRAIN=1, training from scratch ({total_steps} steps).")
     elif path.exists():
         problem = _load(run)
         if problem is None and run.finished:
             run.status = "loaded"
-            print(
+            say(
                 f"[checkpoint] {name}: loaded {where} instead of training: {run.step} steps trained "
                 f"{run.trained_at} on {run.trained_on} in {run.trained_seconds:.1f} s."
             )
         elif problem is None:
             run.status = "resumed"
-            print(
+            say(
                 f"[checkpoint] {name}: resuming an interrupted run at step {run.step} of {total_steps} "
                 f"(checkpoint of {run.trained_at})."
             )
         else:
-            print(f"[checkpoint] {name}: ignoring {where}: {problem}; training from scratch.")
+            say(f"[checkpoint] {name}: ignoring {where}: {problem}; training from scratch.")
     else:
-        print(
+        say(
             f"[checkpoint] {name}: no checkpoint for these settings yet; training {total_steps} steps "
             f"(saved every {every_s:.0f} s to {where})."
         )

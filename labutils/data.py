@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from .settings import get_data_dir
+from .text import say
 
 DATASETS = ("mnist", "fashion", "usps")
 
@@ -109,7 +110,7 @@ def _download(name: str, data_dir: Path, train: bool, missing: Path) -> None:
     import torchvision.datasets as tvd
 
     cls = {"mnist": tvd.MNIST, "fashion": tvd.FashionMNIST, "usps": tvd.USPS}[name]
-    print(
+    say(
         f"labutils: {missing.name} is missing from {missing.parent}; downloading {name} with torchvision..."
     )
     try:
@@ -303,14 +304,14 @@ def load_dataset(
         if not standin_allowed():
             raise
         warnings.warn(f"STAND-IN DATA: {err}", stacklevel=2)
-        print("!" * 100)
-        print(
+        say("!" * 100)
+        say(
             f"!! STAND-IN DATA: the real {name} dataset is missing, so LABBOOK_STANDIN=1 replaced it with generated"
         )
-        print(
+        say(
             "!! digits rendered from a font. Numbers and figures below are NOT about the real dataset."
         )
-        print("!" * 100)
+        say("!" * 100)
         images, labels = make_standin(name, train)
     else:
         expected = EXPECTED_SIZES[(name, train)]

@@ -23,6 +23,7 @@ from torch import nn
 from .data import IMAGE_SIZE, load_dataset, minibatches
 from .files import atomic_write
 from .settings import get_data_dir
+from .text import say
 
 CLASSIFIER_VERSION = 1
 # Training recipe per domain (epochs over the training set) and the test accuracy each classifier must reach.
@@ -198,13 +199,13 @@ def _own_classifier(domain: str, device: str, folder: Path) -> DomainClassifier:
         try:
             return _load_weights(path, domain)
         except Exception as err:
-            print(f"[evaluation] {path} is unreadable ({type(err).__name__}); training it again.")
-    print(
+            say(f"[evaluation] {path} is unreadable ({type(err).__name__}); training it again.")
+    say(
         f"[evaluation] {RETRAIN_VARIABLE}=1: training the {domain} classifier ({EPOCHS[domain]} "
         f"epochs) instead of using the book's reference weights; it is cached in {path.parent}"
     )
     model, accuracy, seconds = _train_classifier(domain, torch.device(device), folder)
-    print(f"[evaluation] {domain} classifier: test accuracy {accuracy:.2%} in {seconds:.0f} s")
+    say(f"[evaluation] {domain} classifier: test accuracy {accuracy:.2%} in {seconds:.0f} s")
     if accuracy < MIN_ACCURACY[domain]:
         raise RuntimeError(
             f"the {domain} classifier reached only {accuracy:.2%} test accuracy (< "

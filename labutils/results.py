@@ -14,6 +14,7 @@ import torch
 
 from .files import atomic_write
 from .settings import Settings, current, device_description
+from .text import say
 
 DOMAINS = ("mnist", "fashion", "usps")
 
@@ -63,7 +64,7 @@ def export_samples(
     }
     path = settings.results_dir / settings.chapter / f"{model}.pt"
     atomic_write(path, lambda handle: torch.save(payload, handle))
-    print(
+    say(
         f"[results] {model}: {len(images)} samples of {domain} ({images.shape[-2]}x{images.shape[-1]}) -> {path}"
     )
     return path
@@ -126,5 +127,5 @@ def save_metrics(metrics: dict[str, Any], settings: Settings | None = None) -> P
     path = settings.results_dir / settings.chapter / "metrics.json"
     text = json.dumps(document, indent=2, sort_keys=False) + "\n"
     atomic_write(path, lambda handle: handle.write(text.encode()))
-    print(f"[results] {len(metrics)} metrics -> {path}")
+    say(f"[results] {len(metrics)} metrics -> {path}")
     return path

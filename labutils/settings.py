@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .text import say
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PROFILES = ("full", "smoke")
 
@@ -189,19 +191,19 @@ def setup(chapter: str, seed: int = 0, threads: int | None = None) -> Settings:
     use_book_style()
     _current = settings
     versions = library_versions()
-    print(f"GAN lab book | chapter {chapter}")
-    print(
+    say(f"GAN lab book | chapter {chapter}")
+    say(
         f"  profile     : {settings.profile}  (LABBOOK_PROFILE: 'full' = course settings, 'smoke' = quick test)"
     )
-    print(f"  device      : {device_description(settings.device)}  (LABBOOK_DEVICE)")
-    print(f"  data        : {settings.data_dir}  (LABBOOK_DATA)")
-    print(
+    say(f"  device      : {device_description(settings.device)}  (LABBOOK_DEVICE)")
+    say(f"  data        : {settings.data_dir}  (LABBOOK_DATA)")
+    say(
         f"  checkpoints : {settings.checkpoint_dir}  (LABBOOK_CHECKPOINTS; "
         f"{'retrain forced by LABBOOK_RETRAIN=1' if settings.retrain else 'trained runs are loaded, not retrained'})"
     )
-    print(f"  results     : {settings.results_dir}  (LABBOOK_RESULTS)")
-    print(f"  seed        : {seed}")
-    print("  versions    : " + ", ".join(f"{k} {v}" for k, v in versions.items()))
+    say(f"  results     : {settings.results_dir}  (LABBOOK_RESULTS)")
+    say(f"  seed        : {seed}")
+    say("  versions    : " + ", ".join(f"{k} {v}" for k, v in versions.items()))
     return settings
 
 
@@ -226,18 +228,18 @@ def run_record(settings: Settings) -> dict:
         "platform": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU cores",
         "runs": list(settings.runs),
     }
-    print("Run record: the outputs of this notebook were produced by")
-    print(f"  profile {record['profile']} on {record['device']}, {record['platform']}")
-    print(
+    say("Run record: the outputs of this notebook were produced by")
+    say(f"  profile {record['profile']} on {record['device']}, {record['platform']}")
+    say(
         f"  finished {record['finished']}, wall time {record['wall_time_s']:.1f} s for the whole notebook"
     )
-    print("  versions: " + ", ".join(f"{k} {v}" for k, v in record["versions"].items()))
+    say("  versions: " + ", ".join(f"{k} {v}" for k, v in record["versions"].items()))
     if record["runs"]:
         trained = sum(r["status"] != "loaded" for r in record["runs"])
-        print(
+        say(
             f"  training runs: {len(record['runs'])} ({trained} trained or resumed now, "
             f"{len(record['runs']) - trained} loaded from checkpoints)"
         )
         for r in record["runs"]:
-            print(f"    - {r['name']}: {r['status']} ({r['summary']})")
+            say(f"    - {r['name']}: {r['status']} ({r['summary']})")
     return record

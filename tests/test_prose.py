@@ -103,3 +103,17 @@ def test_the_shared_model_plumbing():
     weight, scale = layer[0].weight, layer[1].weight
     assert abs(weight.mean().item()) < 0.02 and 0.005 < weight.std().item() < 0.04
     assert abs(scale.mean().item() - 1) < 0.05 and torch.all(layer[1].bias == 0)
+
+
+def test_in_a_notebook_long_messages_are_wrapped_to_the_books_column(monkeypatch, capsys):
+    from labutils import text
+
+    message = "[checkpoint] main: loaded 02_gan_1d/main-26c28e7a.pt instead of training: " * 2
+    text.say(message)
+    assert capsys.readouterr().out.strip() == message.strip()  # outside a notebook: whole
+    monkeypatch.setattr(text, "_in_notebook", lambda: True)
+    text.say("  " + message)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) > 1 and all(len(line) <= text.WIDTH for line in lines)
+    assert all(line.startswith("      ") for line in lines[1:])  # continuations indented
+    assert " ".join(line.strip() for line in lines) == message.strip()

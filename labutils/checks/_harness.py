@@ -8,6 +8,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from ..text import say
+
 
 class CheckFailed(Exception):
     """Raised inside a checker to report what is wrong with a student's implementation."""
@@ -21,13 +23,13 @@ def _run_check(name: str, body: Callable[[], str]) -> bool:
         ):  # the checks seed torch: leave the notebook's random state alone
             detail = body()
     except NotImplementedError as err:
-        print(
+        say(
             f"[not done] {name}: not implemented yet ({err or 'the stub is still in place'}). "
             "Replace the `raise NotImplementedError` line with your code."
         )
         return False
     except CheckFailed as err:
-        print(f"[fail] {name}: {err}")
+        say(f"[fail] {name}: {err}")
         return False
     except (
         Exception
@@ -42,9 +44,9 @@ def _run_check(name: str, body: Callable[[], str]) -> bool:
             if frames
             else ""
         )
-        print(f"[fail] {name}: your code raised {type(err).__name__}: {err}{where}")
+        say(f"[fail] {name}: your code raised {type(err).__name__}: {err}{where}")
         return False
-    print(f"[pass] {name}: {detail}")
+    say(f"[pass] {name}: {detail}")
     return True
 
 
