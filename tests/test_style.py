@@ -68,7 +68,8 @@ def test_printed_lines_fit_the_books_code_column(source):
             texts = [output.get("text", "")] if output.output_type == "stream" else []
             if output.output_type in ("execute_result", "display_data"):
                 data = output.get("data", {})
-                if "text/html" not in data and "image/png" not in data:
+                shown_otherwise = ("text/html", "image/png", "application/vnd.jupyter.widget-view+json")
+                if not any(kind in data for kind in shown_otherwise):
                     texts.append(data.get("text/plain", ""))
             long += [line for text in texts for line in text.splitlines() if len(line) > WIDTH]
     long = [line for line in long if "\r" not in line]  # progress bars redraw in place
