@@ -55,8 +55,11 @@ def glue(name: str, value: Any) -> Any:
     return value
 
 
-def claim(sentence: str, holds: Any) -> bool:
-    """Record a sentence about a result and whether the numbers bear it out; return whether it holds."""
+def claim(sentence: str, holds: Any) -> None:
+    """Record a sentence about a result and whether the numbers bear it out (shown in the results summary).
+
+    It returns nothing, so that a claim closing a cell displays nothing in the book.
+    """
     if not isinstance(sentence, str) or not sentence.strip():
         raise ValueError(
             "claim: write the sentence the prose makes, e.g. claim('covers all 8 modes', n == 8)."
@@ -68,4 +71,3 @@ def claim(sentence: str, holds: Any) -> bool:
             "for example covered == 8."
         )
     current().claims[sentence.strip()] = holds
-    return holds

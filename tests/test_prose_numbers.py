@@ -34,8 +34,12 @@ def test_the_scan_finds_results_and_skips_settings_maths_code_and_references(tex
 
 
 def test_glue_references_are_parsed_with_and_without_a_document():
-    text = "{glue:text}`fd:.1f` and {glue}`n` and {glue:text}`03_mnist_dcgan::dcgan_fd:.1f`"
-    assert prose.glue_references(text) == [(None, "fd"), (None, "n"), ("03_mnist_dcgan", "dcgan_fd")]
+    text = "{glue:text}`fd:.1f` and {glue}`n` and {glue:text}`03_mnist_dcgan.ipynb::dcgan_fd:.1f`"
+    assert prose.glue_references(text) == [
+        (None, "fd"),
+        (None, "n"),
+        ("03_mnist_dcgan.ipynb", "dcgan_fd"),
+    ]
 
 
 @pytest.mark.parametrize("source", CHAPTERS + PAGES, ids=IDS + [p.stem for p in PAGES])
@@ -78,8 +82,8 @@ def test_every_number_glued_into_the_prose_is_computed_by_the_chapter(source):
 
 @pytest.mark.parametrize("page", PAGES, ids=[p.stem for p in PAGES])
 def test_the_pages_glue_only_names_the_chapters_compute(page):
-    glued = {c.stem: prose.glued_names(_committed(c)) for c in CHAPTERS}
-    wrong = [
+    glued = {c.stem + ".ipynb": prose.glued_names(_committed(c)) for c in CHAPTERS}
+    wrong = [  # a page names the chapter's notebook: {glue:text}`03_mnist_dcgan.ipynb::dcgan_fd:.1f`
         (document, name)
         for document, name in prose.glue_references(page.read_text())
         if document not in glued or name not in glued[document]
