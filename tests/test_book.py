@@ -181,6 +181,21 @@ def test_every_citation_in_the_chapters_is_in_the_bibliography():
     )
 
 
+def test_every_paper_of_the_bibliography_is_cited():
+    """The bibliography page lists every entry (:all:), so an entry that nothing cites is a stray."""
+    pages = [notebooks.cell_sources(s) for s in notebooks.chapter_sources()]
+    text = " ".join(t for cells in pages for kind, t in cells if kind == "markdown")
+    text += " ".join(p.read_text() for p in (REPO_ROOT / "chapters").glob("*.md"))
+    plain = " ".join(re.sub(r"[{}*`]", "", text).lower().split())
+    stray = [
+        e["key"]
+        for e in bib_entries()
+        if e["key"] not in text
+        and " ".join(re.sub(r"[{}]", "", e["title"]).lower().split()[:4]) not in plain
+    ]
+    assert not stray, f"references.bib entries that no chapter or page cites: {stray}"
+
+
 def test_the_ci_installs_the_book_tools_and_chromium():
     env = (REPO_ROOT / "tools" / "env.sh").read_text()
     assert ".[tools,dev,book]" in env and "chromium chromium-driver" in env
