@@ -27,38 +27,39 @@
 # %%
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
-import numpy as np
 import torch
 import torch.nn.functional as F
 from IPython.display import display
 from torch import nn
+from torch.optim.lr_scheduler import LambdaLR
 
 import labutils as lu
 
-settings = lu.setup("04_conditional", seed=0)  # convolutions: torch uses every CPU thread
+# convolutions: torch uses every CPU thread
+settings = lu.setup("04_conditional", seed=0)
 device = settings.device
+bce = F.binary_cross_entropy_with_logits
 
 # %% [markdown]
 # ## Settings
 
 # %%
-dataset = "mnist"              # the labels y are the 10 classes of this dataset
+dataset = "mnist"  # the labels y are the 10 classes of this dataset
 n_classes = 10
-nz = 100                       # latent size
-embed_dim = 10                 # size of the learned label embedding of the cGAN (MLP)
+nz = 100  # latent size
+embed_dim = 10  # label embedding of the cGAN (MLP)
 batch_size = 64
-lr = 1e-3                      # Adam learning rate of G and D (chapter 3's value, for both models)
+lr = 1e-3  # Adam, G and D (chapter 3's value)
 betas = (0.5, 0.999)
-init_std = 0.02                # DCGAN initialisation
-ngf, ndf = 16, 32              # feature maps of the cDCGAN generator / discriminator (as in chapter 3)
-mlp_hidden = (256, 512)        # hidden widths of the cGAN generator (its discriminator mirrors them)
-leak = 0.2                     # LeakyReLU slope in the discriminators
-n_steps = lu.pick(full=3600, smoke=20)        # training steps of the cGAN and of the cDCGAN (3.8 epochs)
-blind_steps = lu.pick(full=600, smoke=10)     # steps of the cDCGAN whose discriminator does not see y (4.6)
-snapshot_every = lu.pick(full=100, smoke=10)   # steps between fixed-noise grids
-eval_every = lu.pick(full=300, smoke=10)      # steps between measurements during training
-n_eval_during = lu.pick(full=2000, smoke=500)  # samples per measurement during training
-n_final = lu.pick(full=10_000, smoke=1000)    # samples of the final measurements and exports (1,000 per class)
+ngf, ndf = 16, 32  # cDCGAN feature maps (as in chapter 3)
+mlp_hidden = (256, 512)  # cGAN generator widths (D mirrors them)
+leak = 0.2  # LeakyReLU slope in the discriminators
+n_steps = lu.pick(full=3600, smoke=20)  # cGAN and cDCGAN (3.8 epochs)
+blind_steps = lu.pick(full=600, smoke=10)  # D without y (section 4.6)
+snapshot_every = lu.pick(full=100, smoke=10)  # fixed-noise grids
+eval_every = lu.pick(full=300, smoke=10)  # measurements in training
+n_eval_during = lu.pick(full=2000, smoke=500)  # samples per measurement
+n_final = lu.pick(full=10_000, smoke=1000)  # final samples and exports
 
 # %% [markdown]
 # ## 4.1 The conditional objective
@@ -88,12 +89,26 @@ n_final = lu.pick(full=10_000, smoke=1000)    # samples of the final measurement
 # %%
 x_train, y_train = lu.load_dataset(dataset, train=True, device=device)
 x_test, y_test = lu.load_dataset(dataset, train=False)
-print(f"{len(x_train)} training images with labels; label shares: "
-      + " ".join(f"{c}:{s:.1%}" for c, s in enumerate((torch.bincount(y_train.cpu()) / len(y_train)).tolist())))
-floor = lu.real_vs_real_distance(dataset, n=n_final)
+shares = torch.bincount(y_train.cpu()) / len(y_train)
+lu.glue("share_min", shares.min())
+lu.glue("share_max", shares.max())
+lu.claim(
+    "MNIST's classes are almost balanced",
+    shares.max() - shares.min() < 0.03,
+)
+print(f"{len(x_train)} training images with labels; label shares:")
+print(" ".join(f"{c}:{s:.1%}" for c, s in enumerate(shares.tolist())))
+
+# %% [markdown]
+# The classifier of the evaluation kit, read on the real test images, gives the ceiling of the label
+# accuracy; real training images against the test set give the floor of the Fréchet distance.
+
+# %%
+floor = lu.glue("floor", lu.real_vs_real_distance(dataset, n=n_final))
 real_check = lu.evaluate_samples(x_test, dataset, labels=y_test)
-print(f"real test images: label accuracy of the classifier {real_check['label_accuracy']:.2%} (the ceiling for "
-      f"generated samples), Fréchet distance floor (real vs real) {floor:.2f}")
+ceiling = lu.glue("ceiling", real_check["label_accuracy"])
+print(f"real test images: label accuracy {ceiling:.2%} (the ceiling)")
+print(f"Fréchet distance, real vs real: {floor:.2f} (the floor)")
 
 # %% [markdown]
 # ## 4.3 The cGAN: an MLP with label embeddings
@@ -103,46 +118,60 @@ print(f"real test images: label accuracy of the classifier {real_check['label_ac
 # flattened image (discriminator). The original paper used one-hot vectors mapped by a hidden layer,
 # which is the same thing: an embedding is a linear layer applied to a one-hot vector.
 
+
 # %%
-# NBVAL_CHECK_OUTPUT
 class ConditionalMLPGenerator(nn.Module):
-    """(z (N, nz), y (N,)) -> image (N, 1, 28, 28): [z, embed(y)] through an MLP."""
+    """(z (N, nz), y (N,)) -> image (N, 1, 28, 28): an MLP on [z, embed(y)]."""
 
     def __init__(self, nz: int, hidden=mlp_hidden):
         super().__init__()
         self.nz = nz
         self.embed = nn.Embedding(n_classes, embed_dim)
         self.net = nn.Sequential(
-            nn.Linear(nz + embed_dim, hidden[0]), nn.LeakyReLU(leak),
-            nn.Linear(hidden[0], hidden[1]), nn.LeakyReLU(leak),
-            nn.Linear(hidden[1], 28 * 28), nn.Tanh())
+            nn.Linear(nz + embed_dim, hidden[0]),
+            nn.LeakyReLU(leak),
+            nn.Linear(hidden[0], hidden[1]),
+            nn.LeakyReLU(leak),
+            nn.Linear(hidden[1], 28 * 28),
+            nn.Tanh(),
+        )
 
     def forward(self, z, y):
-        return self.net(torch.cat([z, self.embed(y)], dim=1)).view(-1, 1, 28, 28)
+        h = torch.cat([z, self.embed(y)], dim=1)
+        return self.net(h).view(-1, 1, 28, 28)
 
 
+# %%
 class ConditionalMLPDiscriminator(nn.Module):
-    """(image (N, 1, 28, 28), y (N,)) -> logit (N,): [flatten(x), embed(y)] through an MLP."""
+    """(image, y) -> logit (N,): an MLP on [flatten(x), embed(y)]."""
 
     def __init__(self, hidden=mlp_hidden):
         super().__init__()
         self.embed = nn.Embedding(n_classes, embed_dim)
         self.net = nn.Sequential(
-            nn.Linear(28 * 28 + embed_dim, hidden[1]), nn.LeakyReLU(leak),
-            nn.Linear(hidden[1], hidden[0]), nn.LeakyReLU(leak), nn.Linear(hidden[0], 1))
+            nn.Linear(28 * 28 + embed_dim, hidden[1]),
+            nn.LeakyReLU(leak),
+            nn.Linear(hidden[1], hidden[0]),
+            nn.LeakyReLU(leak),
+            nn.Linear(hidden[0], 1),
+        )
 
     def forward(self, x, y):
-        return self.net(torch.cat([x.flatten(1), self.embed(y)], dim=1)).view(-1)
+        h = torch.cat([x.flatten(1), self.embed(y)], dim=1)
+        return self.net(h).view(-1)
 
 
-def n_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
+# %%
+# NBVAL_CHECK_OUTPUT
 z, y = torch.zeros(3, nz), torch.tensor([0, 5, 9])
-print("cGAN generator:", tuple(ConditionalMLPGenerator(nz)(z, y).shape), f"{n_params(ConditionalMLPGenerator(nz)):,} parameters")
-print("cGAN discriminator:", tuple(ConditionalMLPDiscriminator()(torch.zeros(3, 1, 28, 28), y).shape),
-      f"{n_params(ConditionalMLPDiscriminator()):,} parameters")
+g, d = ConditionalMLPGenerator(nz), ConditionalMLPDiscriminator()
+print(
+    "cGAN generator:", tuple(g(z, y).shape), f"{lu.n_params(g):,} parameters"
+)
+out = d(torch.zeros(3, 1, 28, 28), y)
+print(
+    "cGAN discriminator:", tuple(out.shape), f"{lu.n_params(d):,} parameters"
+)
 
 # %% [markdown]
 # ## 4.4 The cDCGAN: one-hot label maps
@@ -152,134 +181,274 @@ print("cGAN discriminator:", tuple(ConditionalMLPDiscriminator()(torch.zeros(3, 
 # layer it joins (constant maps, one of them all ones). The generator's input is $z$ as a $1 \times 1$
 # image with $nz$ channels plus the 10 label channels; the discriminator sees the image plus 10 label
 # maps of $28 \times 28$, so every one of its first-layer filters can combine ink with "which digit was
-# asked for". The rest is the DCGAN of chapter 3. Setting `blind=True` builds a discriminator that
-# ignores $y$ (section 4.6).
+# asked for". The rest is the DCGAN of chapter 3, initialised as there: `lu.dcgan_weights_init` is
+# chapter 3's exercise 2 (convolution weights from $\mathcal{N}(0, 0.02)$, batch-norm scales from
+# $\mathcal{N}(1, 0.02)$). Setting `blind=True` builds a discriminator that ignores $y$ (section 4.6).
+
 
 # %%
-# NBVAL_CHECK_OUTPUT
 def label_maps(y: torch.Tensor, size: int) -> torch.Tensor:
     """One-hot labels (N,) -> constant label maps (N, 10, size, size)."""
-    return F.one_hot(y, n_classes).float()[:, :, None, None].expand(-1, -1, size, size)
+    one_hot = F.one_hot(y, n_classes).float()
+    return one_hot[:, :, None, None].expand(-1, -1, size, size)
 
 
+# %%
 class ConditionalDCGANGenerator(nn.Module):
-    """(z (N, nz), y (N,)) -> image (N, 1, 28, 28): [z, one-hot y] as a 1x1 image, then the DCGAN generator."""
+    """(z, y) -> image: [z, one-hot y] as a 1x1 image, then chapter 3's G."""
 
     def __init__(self, nz: int, ngf: int = ngf):
         super().__init__()
         self.nz = nz
         self.net = nn.Sequential(
-            nn.ConvTranspose2d(nz + n_classes, 4 * ngf, 7, 1, 0, bias=False), nn.BatchNorm2d(4 * ngf), nn.ReLU(),
-            nn.ConvTranspose2d(4 * ngf, 2 * ngf, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * ngf), nn.ReLU(),
-            nn.ConvTranspose2d(2 * ngf, 1, 4, 2, 1, bias=False), nn.Tanh())
+            nn.ConvTranspose2d(nz + n_classes, 4 * ngf, 7, 1, 0, bias=False),
+            nn.BatchNorm2d(4 * ngf),
+            nn.ReLU(),
+            nn.ConvTranspose2d(4 * ngf, 2 * ngf, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(2 * ngf),
+            nn.ReLU(),
+            nn.ConvTranspose2d(2 * ngf, 1, 4, 2, 1, bias=False),
+            nn.Tanh(),
+        )
 
     def forward(self, z, y):
-        return self.net(torch.cat([z.view(-1, self.nz, 1, 1), label_maps(y, 1)], dim=1))
+        h = torch.cat([z.view(-1, self.nz, 1, 1), label_maps(y, 1)], dim=1)
+        return self.net(h)
 
 
+# %%
 class ConditionalDCGANDiscriminator(nn.Module):
-    """(image (N, 1, 28, 28), y (N,)) -> logit (N,): [x, label maps] through the DCGAN discriminator."""
+    """(image, y) -> logit (N,): [x, label maps] through chapter 3's D."""
 
     def __init__(self, ndf: int = ndf, blind: bool = False):
         super().__init__()
-        self.blind = blind  # True: the label maps are left out, D judges x alone
+        self.blind = blind  # True: D judges x alone, without the label maps
         self.net = nn.Sequential(
-            nn.Conv2d(1 + (0 if blind else n_classes), ndf, 4, 2, 1, bias=False), nn.LeakyReLU(leak),
-            nn.Conv2d(ndf, 2 * ndf, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * ndf), nn.LeakyReLU(leak),
-            nn.Conv2d(2 * ndf, 1, 7, 1, 0, bias=False))
+            nn.Conv2d(
+                1 + (0 if blind else n_classes), ndf, 4, 2, 1, bias=False
+            ),
+            nn.LeakyReLU(leak),
+            nn.Conv2d(ndf, 2 * ndf, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(2 * ndf),
+            nn.LeakyReLU(leak),
+            nn.Conv2d(2 * ndf, 1, 7, 1, 0, bias=False),
+        )
 
     def forward(self, x, y):
-        return self.net(x if self.blind else torch.cat([x, label_maps(y, x.shape[-1])], dim=1)).view(-1)
+        if not self.blind:
+            x = torch.cat([x, label_maps(y, x.shape[-1])], dim=1)
+        return self.net(x).view(-1)
 
 
-def weights_init(m: nn.Module) -> None:
-    """DCGAN initialisation: conv weights ~ N(0, 0.02), batch-norm scales ~ N(1, 0.02), shifts 0."""
-    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
-        nn.init.normal_(m.weight, 0.0, init_std)
-    elif isinstance(m, nn.BatchNorm2d):
-        nn.init.normal_(m.weight, 1.0, init_std)
-        nn.init.zeros_(m.bias)
-
-
-print("label maps:", tuple(label_maps(y, 28).shape), "sum over channels = 1 everywhere:",
-      bool((label_maps(y, 28).sum(1) == 1).all()))
-print("cDCGAN generator:", tuple(ConditionalDCGANGenerator(nz)(z, y).shape), f"{n_params(ConditionalDCGANGenerator(nz)):,} parameters")
-print("cDCGAN discriminator:", tuple(ConditionalDCGANDiscriminator()(torch.zeros(3, 1, 28, 28), y).shape),
-      f"{n_params(ConditionalDCGANDiscriminator()):,} parameters")
+# %%
+# NBVAL_CHECK_OUTPUT
+maps = label_maps(y, 28)
+print(
+    "label maps:",
+    tuple(maps.shape),
+    "one channel on:",
+    bool((maps.sum(1) == 1).all()),
+)
+g, d = ConditionalDCGANGenerator(nz), ConditionalDCGANDiscriminator()
+print(
+    "cDCGAN generator:", tuple(g(z, y).shape), f"{lu.n_params(g):,} parameters"
+)
+out = d(torch.zeros(3, 1, 28, 28), y)
+print(
+    "cDCGAN discriminator:", tuple(out.shape), f"{lu.n_params(d):,} parameters"
+)
 
 # %% [markdown]
 # ## 4.5 Training
 #
 # The loop of chapter 3 with labels: each real batch comes with its labels $y$, and the generated batch
 # is conditioned on labels drawn from the data's label distribution (here: the labels of the real batch,
-# which have exactly that distribution). As in chapter 2, both learning rates decay linearly to zero over the
-# second half of training, which lets the players settle instead of circling the equilibrium. Every `eval_every` steps we measure the label accuracy and the
-# Fréchet distance on `n_eval_during` samples, 10% per class.
+# which have exactly that distribution). We build it in pieces. First the discriminator's step: real
+# pairs $(x, y)$ with target 1, generated pairs $(G(z, y), y)$ with target 0, the generated images
+# detached so that this step leaves $G$ alone.
+
 
 # %%
+def d_step(discriminator, opt_d, x_real, y_real, fake):
+    """One step of D: real pairs -> 1, generated pairs -> 0."""
+    logits_real = discriminator(x_real, y_real)
+    logits_fake = discriminator(fake.detach(), y_real)
+    loss_d = bce(logits_real, torch.ones_like(logits_real))
+    loss_d = loss_d + bce(logits_fake, torch.zeros_like(logits_fake))
+    opt_d.zero_grad()
+    loss_d.backward()
+    opt_d.step()
+    # D's mean verdicts on the batch (before its step), to watch the game
+    d_real = torch.sigmoid(logits_real.detach()).mean()
+    d_fake = torch.sigmoid(logits_fake.detach()).mean()
+    return loss_d, d_real, d_fake
+
+
+# %% [markdown]
+# Both players use Adam with the settings of chapter 3, and, as in chapter 2, both learning rates decay
+# linearly to zero over the second half of training, which lets the players settle instead of circling
+# the equilibrium.
+
+
+# %%
+def linear_decay(steps):
+    """The rate's factor: 1 for the first half, then linearly down to 0."""
+    return lambda step: min(1.0, 2.0 * (1 - step / steps))
+
+
+def make_optimisers(generator, discriminator, steps):
+    """Adam for both players, each with the linear decay."""
+    opt_g = torch.optim.Adam(generator.parameters(), lr=lr, betas=betas)
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=lr, betas=betas)
+    return dict(
+        opt_g=opt_g,
+        opt_d=opt_d,
+        sched_g=LambdaLR(opt_g, linear_decay(steps)),
+        sched_d=LambdaLR(opt_d, linear_decay(steps)),
+    )
+
+
+# %% [markdown]
+# One step of $D$ on one batch, with a freshly initialised cDCGAN: the loss and the mean verdicts
+# $D(x, y)$ and $D(G(z, y), y)$ of a discriminator that has not learned anything yet.
+
+# %%
+torch.manual_seed(settings.seed)
+demo_g = ConditionalDCGANGenerator(nz).to(device)
+demo_d = ConditionalDCGANDiscriminator().to(device)
+demo_g.apply(lu.dcgan_weights_init)
+demo_d.apply(lu.dcgan_weights_init)
+demo_opt = make_optimisers(demo_g, demo_d, n_steps)
+x_real, y_real = x_train[:batch_size], y_train[:batch_size]
+fake = demo_g(torch.randn(batch_size, nz, device=device), y_real)
+loss_d, d_real, d_fake = d_step(
+    demo_d, demo_opt["opt_d"], x_real, y_real, fake
+)
+print(f"D step: loss {loss_d.item():.3f}")
+print(f"  D(x, y) {d_real:.3f}, D(G(z, y), y) {d_fake:.3f} (before the step)")
+
+# %% [markdown]
+# Then the generator's step: the same generated pairs, judged by the discriminator just updated,
+# with target 1 (the non-saturating loss); the gradient flows through $D$ into $G$.
+
+
+# %%
+def g_step(discriminator, opt_g, fake, y_real):
+    """One step of G: its pairs, judged by the updated D, with target 1."""
+    logits = discriminator(fake, y_real)
+    loss_g = bce(logits, torch.ones_like(logits))
+    opt_g.zero_grad()
+    loss_g.backward()
+    opt_g.step()
+    return loss_g
+
+
+# %%
+loss_g = g_step(demo_d, demo_opt["opt_g"], fake, y_real)
+with torch.no_grad():
+    new_fake = demo_g(torch.randn(batch_size, nz, device=device), y_real)
+    after = torch.sigmoid(demo_d(new_fake, y_real))
+print(f"G step: loss {loss_g.item():.3f}")
+print(f"  D(G(z, y), y) {after.mean():.3f} for new noise after both steps")
+
+# %% [markdown]
+# The loop calls the two steps on every batch. Around them: the run's checkpoint (a finished run is
+# loaded instead of trained), and every `eval_every` steps the label accuracy and the Fréchet distance
+# of `n_eval_during` samples, each class asked for equally often. The recording is plumbing, in the
+# next three cells (collapsed in the book).
+
+
+# %% tags=["hide-input"]
 def balanced_labels(n: int) -> torch.Tensor:
     """n labels, each class equally often (0, 1, ..., 9, 0, 1, ...)."""
     return torch.arange(n) % n_classes
 
 
-def train_cgan(name, generator, discriminator, *, steps):
-    """Train a conditional GAN (non-saturating loss); record losses, snapshots, label accuracy and distance."""
-    opt_g = torch.optim.Adam(generator.parameters(), lr=lr, betas=betas)
-    opt_d = torch.optim.Adam(discriminator.parameters(), lr=lr, betas=betas)
-    decay = lambda step: min(1.0, 2.0 * (1 - step / steps))  # noqa: E731  (1, then linear to 0: chapter 2)
-    sched_g, sched_d = (torch.optim.lr_scheduler.LambdaLR(o, decay) for o in (opt_g, opt_d))
-    config = dict(domain=dataset, batch_size=batch_size, lr=lr, betas=betas, snapshot_every=snapshot_every,
-                  eval_every=eval_every, n_eval_during=n_eval_during)
-    run = lu.start_run(name, config, state={"generator": generator, "discriminator": discriminator, "opt_g": opt_g,
-                       "opt_d": opt_d, "sched_g": sched_g, "sched_d": sched_d}, total_steps=steps,
-                       code=[train_cgan, balanced_labels])
-    fixed_noise, fixed_labels = lu.latent_noise(100, nz, seed=1), balanced_labels(100)
-    eval_noise, eval_labels = lu.latent_noise(n_eval_during, nz, seed=2), balanced_labels(n_eval_during)
-    batches = lu.minibatches(x_train, y_train, batch_size=batch_size, seed=settings.seed, start_step=run.step)
-    ones, zeros = torch.ones(batch_size, device=device), torch.zeros(batch_size, device=device)
-    h = run.history
-    for step in lu.training_steps(run, desc=name):
-        x_real, y_real = next(batches)
-        fake = generator(torch.randn(batch_size, nz, device=device), y_real)  # the same labels as the real batch
-        logits_real, logits_fake = discriminator(x_real, y_real), discriminator(fake.detach(), y_real)
-        loss_d = F.binary_cross_entropy_with_logits(logits_real, ones) + F.binary_cross_entropy_with_logits(logits_fake, zeros)
-        opt_d.zero_grad()
-        loss_d.backward()
-        opt_d.step()
-        loss_g = F.binary_cross_entropy_with_logits(discriminator(fake, y_real), ones)
-        opt_g.zero_grad()
-        loss_g.backward()
-        opt_g.step()
-        sched_g.step()
-        sched_d.step()
-        if not (torch.isfinite(loss_d) and torch.isfinite(loss_g)):
-            raise FloatingPointError(f"{name}: a loss became NaN/inf at step {step}; lower the learning rate.")
-        h["loss_d"].append(loss_d.item())
-        h["loss_g"].append(loss_g.item())
-        h["d_real"].append(torch.sigmoid(logits_real).mean().item())
-        h["d_fake"].append(torch.sigmoid(logits_fake).mean().item())
-        done = step + 1
-        if done % snapshot_every == 0 or done in (1, steps):
-            h["snapshot_step"].append(done)
-            h["snapshot"].append(lu.generate(generator, fixed_noise, fixed_labels).half())
-        if done % eval_every == 0 or done == steps:
-            m = lu.evaluate_samples(lu.generate(generator, eval_noise, eval_labels), dataset, labels=eval_labels)
-            h["eval_step"].append(done)
-            h["label_accuracy"].append(m["label_accuracy"])
-            h["fd"].append(m["frechet_distance"])
-    return run
+# what a checkpoint is keyed on, besides the code and the models
+run_config = dict(
+    domain=dataset,
+    batch_size=batch_size,
+    lr=lr,
+    betas=betas,
+    snapshot_every=snapshot_every,
+    eval_every=eval_every,
+    n_eval_during=n_eval_during,
+)
+
+
+# %% tags=["hide-input"]
+def probes():
+    """The fixed grid's noise and labels, and the measurements'."""
+    grid = lu.latent_noise(100, nz, seed=1), balanced_labels(100)
+    z = lu.latent_noise(n_eval_during, nz, seed=2)
+    return grid, (z, balanced_labels(n_eval_during))
+
+
+def log(history, **values):
+    """Append each value (a one-element tensor) to its list in history."""
+    for key, value in values.items():
+        history[key].append(value.item())
+
+
+# %% tags=["hide-input"]
+def record(h, generator, done, steps, fixed):
+    """Keep fixed-noise snapshots, and measure on the evaluation noise."""
+    (grid_z, grid_y), (eval_z, eval_y) = fixed
+    if done % snapshot_every == 0 or done in (1, steps):
+        h["snapshot_step"].append(done)
+        h["snapshot"].append(lu.generate(generator, grid_z, grid_y).half())
+    if done % eval_every == 0 or done == steps:
+        images = lu.generate(generator, eval_z, eval_y)
+        m = lu.evaluate_samples(images, dataset, labels=eval_y)
+        h["eval_step"].append(done)
+        h["label_accuracy"].append(m["label_accuracy"])
+        h["fd"].append(m["frechet_distance"])
 
 
 # %%
+def train_cgan(name, generator, discriminator, *, steps):
+    """Train a conditional GAN (non-saturating loss) and record it."""
+    opt = make_optimisers(generator, discriminator, steps)
+    state = dict(generator=generator, discriminator=discriminator, **opt)
+    run = lu.start_run(name, run_config, state=state, total_steps=steps)
+    fixed = probes()
+    seed, h = settings.seed, run.history
+    batches = lu.minibatches(
+        x_train, y_train, batch_size=batch_size, seed=seed, start_step=run.step
+    )
+    for step in lu.training_steps(run, desc=name):
+        x_real, y_real = next(batches)
+        # the generated half asks for the real half's labels (Q1)
+        fake = generator(torch.randn(batch_size, nz, device=device), y_real)
+        loss_d, d_real, d_fake = d_step(
+            discriminator, opt["opt_d"], x_real, y_real, fake
+        )
+        loss_g = g_step(discriminator, opt["opt_g"], fake, y_real)
+        opt["sched_g"].step()
+        opt["sched_d"].step()
+        if not (torch.isfinite(loss_d) and torch.isfinite(loss_g)):
+            raise FloatingPointError(f"{name}: NaN/inf loss at step {step}")
+        log(h, loss_d=loss_d, loss_g=loss_g, d_real=d_real, d_fake=d_fake)
+        record(h, generator, step + 1, steps, fixed)
+    return run
+
+
+# %% [markdown]
+# Both conditional GANs train with the same data, optimiser, schedule and number of steps, from the
+# same seed.
+
+# %%
 torch.manual_seed(settings.seed)
-cgan_g, cgan_d = ConditionalMLPGenerator(nz).to(device), ConditionalMLPDiscriminator().to(device)
+cgan_g = ConditionalMLPGenerator(nz).to(device)
+cgan_d = ConditionalMLPDiscriminator().to(device)
 cgan_run = train_cgan("cgan", cgan_g, cgan_d, steps=n_steps)
 
 # %%
 torch.manual_seed(settings.seed)
-cdcgan_g, cdcgan_d = ConditionalDCGANGenerator(nz).to(device), ConditionalDCGANDiscriminator().to(device)
-cdcgan_g.apply(weights_init)
-cdcgan_d.apply(weights_init)
+cdcgan_g = ConditionalDCGANGenerator(nz).to(device)
+cdcgan_d = ConditionalDCGANDiscriminator().to(device)
+cdcgan_g.apply(lu.dcgan_weights_init)
+cdcgan_d.apply(lu.dcgan_weights_init)
 cdcgan_run = train_cgan("cdcgan", cdcgan_g, cdcgan_d, steps=n_steps)
 
 # %% [markdown]
@@ -290,148 +459,377 @@ cdcgan_run = train_cgan("cdcgan", cdcgan_g, cdcgan_d, steps=n_steps)
 # row, and within a row, varied handwriting; the same column shares a style (slant, thickness) when
 # the generator has separated the *style*, carried by $z$, from the *class*, carried by $y$.
 
-# %%
-grid_noise = lu.latent_noise(10, nz, seed=7).repeat(10, 1)            # column j: the same z in every row
-grid_labels = torch.arange(n_classes).repeat_interleave(10)            # row i: digit i
+# %% tags=["hide-input"]
+# column j: the same z in every row; row i: digit i
+grid_noise = lu.latent_noise(10, nz, seed=7).repeat(10, 1)
+grid_labels = torch.arange(n_classes).repeat_interleave(10)
 fig, axes = plt.subplots(1, 2, figsize=(12, 6.3))
-for ax, (label, generator) in zip(axes, [("cGAN (MLP)", cgan_g), ("cDCGAN", cdcgan_g)]):
-    lu.show_images(lu.generate(generator, grid_noise, grid_labels), nrow=10, ax=ax,
-                   title=f"{label}: row i asks for digit i")
+pairs = [("cGAN (MLP)", cgan_g), ("cDCGAN", cdcgan_g)]
+for ax, (label, generator) in zip(axes, pairs):
+    lu.show_images(
+        lu.generate(generator, grid_noise, grid_labels),
+        nrow=10,
+        ax=ax,
+        title=f"{label}: row i asks for digit i",
+    )
 plt.show()
 
 # %% [markdown]
 # ### Measured
 #
-# Both generators draw `n_final` samples, 10% per class; the classifier says which digit each one looks
-# like. **Label accuracy** is the share recognised as the digit that was asked for (real test images
-# reach the ceiling printed in 4.2); the Fréchet distance is read against the real-vs-real floor.
+# Both generators draw `n_final` samples, each class asked for equally often; the classifier says which
+# digit each one looks like. **Label accuracy** is the share recognised as the digit that was asked for
+# (real test images reach the ceiling of section 4.2); the Fréchet distance is read against the
+# real-vs-real floor.
 
 # %%
-final_noise, final_labels = lu.latent_noise(n_final, nz, seed=3), balanced_labels(n_final)
+final_noise = lu.latent_noise(n_final, nz, seed=3)
+final_labels = balanced_labels(n_final)
+models = {"cGAN (MLP)": (cgan_run, cgan_g), "cDCGAN": (cdcgan_run, cdcgan_g)}
 final, rows = {}, []
-for label, run, generator in [("cGAN (MLP)", cgan_run, cgan_g), ("cDCGAN", cdcgan_run, cdcgan_g)]:
+for label, (run, generator) in models.items():
     images = lu.generate(generator, final_noise, final_labels)
-    final[label] = {"images": images, **lu.evaluate_samples(images, dataset, labels=final_labels)}
-    rows.append({"model": label, "G parameters": f"{n_params(generator):,}", "label accuracy": final[label]["label_accuracy"],
-                 "Fréchet distance": final[label]["frechet_distance"], "real vs real": floor,
-                 "classes covered": final[label]["classes_covered"], "training seconds": run.trained_seconds})
+    m = lu.evaluate_samples(images, dataset, labels=final_labels)
+    final[label] = {"images": images, **m}
+    rows.append(
+        {
+            "model": label,
+            "G parameters": f"{lu.n_params(generator):,}",
+            "label accuracy": m["label_accuracy"],
+            "Fréchet distance": m["frechet_distance"],
+            "real vs real": floor,
+            "classes covered": m["classes_covered"],
+            "training s": run.trained_seconds,
+        }
+    )
 lu.show_table(rows)
 
-# %%
-lu.export_samples("cgan", final["cGAN (MLP)"]["images"], final_labels, domain=dataset)
-lu.export_samples("cdcgan", final["cDCGAN"]["images"], final_labels, domain=dataset)
-predicted = lu.classify(final["cDCGAN"]["images"], dataset)
-confusion = torch.zeros(n_classes, n_classes)
-confusion.index_put_((final_labels, predicted), torch.ones(n_final), accumulate=True)
-per_class = (confusion.diag() / confusion.sum(1)).tolist()
-print("cDCGAN label accuracy per digit asked for: " + " ".join(f"{c}:{a:.1%}" for c, a in enumerate(per_class)))
-print(f"most frequent confusion: asked {int(torch.argmax(confusion - torch.diag(confusion.diag())) // n_classes)}, "
-      f"recognised as {int(torch.argmax(confusion - torch.diag(confusion.diag())) % n_classes)}")
+# %% [markdown]
+# Which digits does the cDCGAN still get wrong? The confusion matrix counts, for each digit asked for,
+# what the classifier recognised.
 
-# %%
-fig, axes = plt.subplots(1, 3, figsize=(15, 3.6))
-for label, run in [("cGAN (MLP)", cgan_run), ("cDCGAN", cdcgan_run)]:
-    axes[0].plot(run.history["eval_step"], run.history["label_accuracy"], marker="o", label=label)
-    axes[1].plot(run.history["eval_step"], run.history["fd"], marker="o", label=label)
-axes[0].axhline(real_check["label_accuracy"], color="black", linestyle=":", label="real test images")
-axes[0].set(title="Label accuracy during training", xlabel="training step", ylabel="label accuracy", ylim=(0, 1.02))
-axes[1].axhline(lu.real_vs_real_distance(dataset, n=n_eval_during), color="black", linestyle=":",
-                label=f"real vs real ({n_eval_during})")
-axes[1].set(title="Fréchet distance during training", xlabel="training step", ylabel="Fréchet distance", yscale="log")
-axes[2].imshow(confusion / confusion.sum(1, keepdim=True), cmap="Blues", vmin=0, vmax=1)
-axes[2].set(title="cDCGAN: asked (rows) vs recognised (columns)", xlabel="recognised as", ylabel="asked for",
-            xticks=range(10), yticks=range(10))
-axes[0].legend()
-axes[1].legend()
+# %% tags=["hide-input"]
+cgan, cdcgan = final["cGAN (MLP)"], final["cDCGAN"]
+predicted = lu.classify(cdcgan["images"], dataset)
+confusion = torch.zeros(n_classes, n_classes)
+ones = torch.ones(n_final)
+confusion.index_put_((final_labels, predicted), ones, accumulate=True)
+per_class = (confusion.diag() / confusion.sum(1)).tolist()
+errors = confusion - torch.diag(confusion.diag())
+asked, read = divmod(int(errors.argmax()), n_classes)
+lu.glue("confused_asked", asked)
+lu.glue("confused_read", read)
+lu.glue("min_class_accuracy", min(per_class))
+lu.claim(
+    "every digit is drawn right at least 90% of the time",
+    min(per_class) >= 0.9,
+)
+print("cDCGAN label accuracy per digit asked for:")
+print(" ".join(f"{c}:{a:.1%}" for c, a in enumerate(per_class)))
+print(f"most frequent confusion: asked {asked}, recognised as {read}")
+
+# %% tags=["hide-input"]
+floor_during = lu.real_vs_real_distance(dataset, n=n_eval_during)
+fig, axes = plt.subplots(1, 2, figsize=(12, 3.6))
+for label, (run, _) in models.items():
+    h = run.history
+    axes[0].plot(h["eval_step"], h["label_accuracy"], marker="o", label=label)
+    axes[1].plot(h["eval_step"], h["fd"], marker="o", label=label)
+axes[0].axhline(ceiling, color="black", ls=":", label="real test images")
+axes[0].set(title="Label accuracy during training", ylim=(0, 1.02))
+axes[1].axhline(floor_during, color="black", ls=":", label="real vs real")
+axes[1].set(title="Fréchet distance during training", yscale="log")
+for ax, what in zip(axes, ["label accuracy", "Fréchet distance"]):
+    ax.set(xlabel="training step", ylabel=what)
+    ax.legend()
 plt.tight_layout()
 plt.show()
 
-# %%
+# %% tags=["hide-input"]
+fig, ax = plt.subplots(figsize=(4, 3.6))
+shares_read = confusion / confusion.sum(1, keepdim=True)
+ax.imshow(shares_read, cmap="Blues", vmin=0, vmax=1)
+ax.set(title="cDCGAN: asked (rows) vs recognised", xlabel="recognised as")
+ax.set(ylabel="asked for", xticks=range(10), yticks=range(10))
+plt.show()
+
+# %% tags=["hide-input"]
 fig, axes = plt.subplots(1, 2, figsize=(13, 3.4), sharey=True)
-for ax, (label, run) in zip(axes, [("cGAN (MLP)", cgan_run), ("cDCGAN", cdcgan_run)]):
-    lu.plot_losses(run.history, ["loss_d", "loss_g"], title=f"{label}: losses", ax=ax, smooth=50)
+for ax, (label, (run, _)) in zip(axes, models.items()):
+    lu.plot_losses(
+        run.history,
+        ["loss_d", "loss_g"],
+        ax=ax,
+        smooth=50,
+        title=f"{label}: losses",
+    )
 plt.show()
 
 # %% [markdown]
+# Two measurements for the argument below: how soon each model's label accuracy passes one half, and
+# the share of **speckles**, ink pixels without ink among their eight neighbours (real digits have
+# almost none).
+
+
+# %% tags=["hide-input"]
+def speckle_share(images: torch.Tensor) -> float:
+    """Share of ink pixels (> 0 in [-1, 1]) with no ink among 8 neighbours."""
+    ink = (images > 0).float()
+    around = F.conv2d(ink, torch.ones(1, 1, 3, 3), padding=1) - ink
+    return ((ink == 1) & (around == 0)).sum().item() / ink.sum().item()
+
+
+def steps_to(history, level):
+    """The first measured step with label accuracy >= level (inf if none)."""
+    reached = [
+        s
+        for s, a in zip(history["eval_step"], history["label_accuracy"])
+        if a >= level
+    ]
+    return reached[0] if reached else float("inf")
+
+
+# %% tags=["hide-input"]
+h_cgan, h_cdcgan = cgan_run.history, cdcgan_run.history
+speckles = {label: speckle_share(final[label]["images"]) for label in final}
+speckles["real test images"] = speckle_share(x_test)
+to_half = {
+    label: steps_to(run.history, 0.5) for label, (run, _) in models.items()
+}
+print(
+    "speckle share: " + ", ".join(f"{k} {v:.2%}" for k, v in speckles.items())
+)
+print(
+    "first measured step with label accuracy >= 0.5: "
+    + ", ".join(f"{k} {v}" for k, v in to_half.items())
+)
+lu.glue("cgan_first_accuracy", h_cgan["label_accuracy"][0])
+lu.glue("cdcgan_first_accuracy", h_cdcgan["label_accuracy"][0])
+lu.glue("first_eval_step", h_cdcgan["eval_step"][0])
+for key, label in [("cgan", "cGAN (MLP)"), ("cdcgan", "cDCGAN")]:
+    lu.glue(f"{key}_accuracy", final[label]["label_accuracy"])
+    lu.glue(f"{key}_fd", final[label]["frechet_distance"])
+    lu.glue(f"{key}_speckles", speckles[label])
+    lu.glue(f"{key}_params", lu.n_params(models[label][1]))
+
+# %% tags=["hide-input"]
+acc_gain = cdcgan["label_accuracy"] - cgan["label_accuracy"]
+lu.claim("the cDCGAN reaches a far higher label accuracy", acc_gain >= 0.05)
+lu.claim(
+    "the cDCGAN's distance is several times closer to the floor",
+    cgan["frechet_distance"] - floor
+    > 3 * (cdcgan["frechet_distance"] - floor),
+)
+
+# %% tags=["hide-input"]
+lu.claim(
+    "the cDCGAN is far above chance at the first measurement, the cGAN not",
+    h_cdcgan["label_accuracy"][0] >= 0.5
+    and h_cgan["label_accuracy"][0] < h_cdcgan["label_accuracy"][0] - 0.3,
+)
+lu.claim(
+    "the cGAN needs several times as many steps to pass one half",
+    to_half["cGAN (MLP)"] >= 3 * to_half["cDCGAN"],
+)
+lu.claim(
+    "the cGAN's distance is several times the cDCGAN's at every measurement",
+    all(a > 2 * b for a, b in zip(h_cgan["fd"], h_cdcgan["fd"])),
+)
+lu.claim(
+    "the cGAN's samples are speckled, the cDCGAN's hardly",
+    speckles["cGAN (MLP)"] > 3 * speckles["cDCGAN"],
+)
+lu.claim(
+    "the cDCGAN's generator has fewer parameters than the cGAN's",
+    lu.n_params(cdcgan_g) < lu.n_params(cgan_g),
+)
+
+# %% [markdown]
 # **Why the cDCGAN is easier to train than the cGAN**, argued from the measurements above. With the
-# same data, optimiser, learning-rate schedule and number of steps, the cDCGAN reaches a far higher label
-# accuracy and a Fréchet distance several times closer to the floor; its label accuracy climbs from the
-# first measurement on, while the cGAN's stays near chance for hundreds of steps and then rises slowly
-# and unevenly. Three reasons, each visible in the results:
+# same data, optimiser, learning-rate schedule and number of steps, the cDCGAN reaches a far higher
+# label accuracy ({glue:text}`cdcgan_accuracy:.1%` against {glue:text}`cgan_accuracy:.1%`) and a
+# Fréchet distance several times closer to the floor ({glue:text}`cdcgan_fd:.1f` against
+# {glue:text}`cgan_fd:.1f`). At the first measurement, step {glue}`first_eval_step`, the cDCGAN's label
+# accuracy is already {glue:text}`cdcgan_first_accuracy:.0%`, the cGAN's only
+# {glue:text}`cgan_first_accuracy:.0%`, and the cGAN needs several times as many steps to pass one
+# half. Three reasons, each visible in the results:
 # * **The generator must first draw digits before it can draw the right one.** Conditioning only pays
-#   once samples are recognisable; the convolutional generator produces stroke-like images within a
-#   few hundred steps (chapter 3), the MLP produces speckled blobs for much longer (the grids above), so
-#   its label signal comes late.
+#   once samples are recognisable. The convolutional generator draws continuous strokes early (chapter 3);
+#   the MLP's distance stays several times the cDCGAN's at every measurement, and even its final samples
+#   are speckled: {glue:text}`cgan_speckles:.1%` of their ink pixels are isolated dots, against
+#   {glue:text}`cdcgan_speckles:.2%` for the cDCGAN (the grids above). Its label signal comes late.
 # * **The discriminator can check the label locally.** Its first-layer filters see the label maps at
 #   every position, so "a closed loop here, with the label 1" is a local, easily learned cue. The MLP
 #   discriminator mixes the 10-value embedding with 784 pixels in one dense layer and must learn the
 #   label-shape association for every pixel separately.
-# * **Fewer parameters to fit.** The cDCGAN's generator has fewer parameters than the cGAN's, shared
-#   across positions, so each gradient step improves every location at once.
+# * **Fewer parameters to fit.** The cDCGAN's generator has fewer parameters than the cGAN's
+#   ({glue:text}`cdcgan_params:,` against {glue:text}`cgan_params:,`), shared across positions, so each
+#   gradient step improves every location at once.
 #
-# The per-digit accuracies show where the cDCGAN still errs: the digits that share strokes with
-# others (the most frequent confusion is printed above) are the ones it draws least reliably. The
-# cDCGAN's distance to the real test set is also much smaller than that of chapter 3's unconditional
-# DCGAN with the same networks. Section 3.5 split that DCGAN's distance into wrong class shares and atypical
-# shapes within each class; the condition removes both: we choose the shares, and the discriminator judges
-# every digit against its own class, so the generator learns what a typical 5 looks like, not only what a
-# digit looks like.
+# The per-digit accuracies show how little the cDCGAN still gets wrong: even its least reliable digit is
+# drawn right {glue:text}`min_class_accuracy:.1%` of the time, and its most frequent confusion asks for a
+# {glue}`confused_asked` and gets what the classifier reads as a {glue}`confused_read`.
+
+# %% tags=["hide-input"]
+over_floor = lu.glue(
+    "cdcgan_fd_over_floor", cdcgan["frechet_distance"] / floor
+)
+lu.claim(
+    "the cDCGAN is within a single-digit multiple of the floor",
+    over_floor < 10,
+)
+print(f"cDCGAN: Fréchet distance {over_floor:.1f} x the floor")
+
+# %% [markdown]
+# **Against chapter 3's DCGAN.** The cDCGAN's distance is {glue:text}`cdcgan_fd_over_floor:.1f` times
+# the floor, a single-digit multiple, where chapter 3's unconditional DCGAN, with the same networks but
+# no label, stayed dozens of times the floor away (section 3.5). It is tempting to credit the condition,
+# and section 3.5's diagnosis points that way: it split the DCGAN's distance into wrong class shares and
+# atypical shapes within each class, and the condition addresses both (we choose the shares, and the
+# discriminator judges every digit against its own class). But these two runs also differ in length and
+# schedule: the cDCGAN trained 3,600 steps with both learning rates decaying to zero over the second
+# half, chapter 3's DCGAN 2,000 steps at a constant rate. Section 3.10 shows that this difference alone
+# matters a lot: there, the second half of training with decaying rates more than halves the deeper
+# DCGAN's distance. So these runs do not tell how much of the gap the condition closes; that would take
+# chapter 3's DCGAN trained with the cDCGAN's steps and schedule.
 #
 # ## 4.6 Can we remove $y$ from the discriminator?
 #
 # The generator receives $y$; does the discriminator need it? Without $y$, $D$ can only check that
 # $G(z, y)$ looks like *some* digit. Nothing in its verdict depends on whether the digit matches $y$, so
-# the generator gets no gradient that rewards following the label. The prediction: the samples stay
-# realistic, but the label accuracy falls towards chance (10%), because the generator has no reason to
-# use $y$. We train the cDCGAN again with `blind=True`, everything else unchanged except the length
-# (`blind_steps`, enough to see the effect).
+# the generator gets no gradient that rewards following the label. The prediction: the generator has no
+# reason to use $y$, so the label accuracy falls to chance ($1/10$). We train the cDCGAN again with
+# `blind=True`, everything else unchanged except the length (`blind_steps`, enough to see the effect;
+# its learning rates decay over the second half of this shorter run).
 
 # %%
 torch.manual_seed(settings.seed)
-blind_g, blind_d = ConditionalDCGANGenerator(nz).to(device), ConditionalDCGANDiscriminator(blind=True).to(device)
-blind_g.apply(weights_init)
-blind_d.apply(weights_init)
-blind_run = train_cgan("cdcgan blind discriminator", blind_g, blind_d, steps=blind_steps)
+blind_g = ConditionalDCGANGenerator(nz).to(device)
+blind_d = ConditionalDCGANDiscriminator(blind=True).to(device)
+blind_g.apply(lu.dcgan_weights_init)
+blind_d.apply(lu.dcgan_weights_init)
+blind_run = train_cgan(
+    "cdcgan blind discriminator", blind_g, blind_d, steps=blind_steps
+)
+
+# %% tags=["hide-input"]
 blind_images = lu.generate(blind_g, final_noise, final_labels)
 blind = lu.evaluate_samples(blind_images, dataset, labels=final_labels)
-seeing_at_same_step = cdcgan_run.history["label_accuracy"][cdcgan_run.history["eval_step"].index(blind_steps)]
-print(f"D without y, {blind_steps} steps: label accuracy {blind['label_accuracy']:.1%} (chance: 10%), "
-      f"{blind['classes_covered']} classes covered, Fréchet distance {blind['frechet_distance']:.1f}")
-print(f"D with y, same step (measured during training): label accuracy {seeing_at_same_step:.1%}")
+same_step = cdcgan_run.history["eval_step"].index(blind_steps)
+seeing_accuracy = cdcgan_run.history["label_accuracy"][same_step]
+seeing_fd = cdcgan_run.history["fd"][same_step]
+blind_fd_during = blind_run.history["fd"][-1]
+print(
+    f"D without y, {blind_steps} steps: label accuracy "
+    f"{blind['label_accuracy']:.1%}, Fréchet distance "
+    f"{blind['frechet_distance']:.1f}"
+)
+print(f"D with y, same step: label accuracy {seeing_accuracy:.1%}")
+print(
+    f"at that step, on {n_eval_during} samples: Fréchet distance "
+    f"{blind_fd_during:.1f} without y, {seeing_fd:.1f} with y"
+)
 
-# %%
-lu.show_images(lu.generate(blind_g, grid_noise, grid_labels), nrow=10, size=5.5,
-               title="D without y: row i asks for digit i")
+# %% tags=["hide-input"]
+blind_grid = lu.generate(blind_g, grid_noise, grid_labels)
+lu.show_images(
+    blind_grid, nrow=10, size=5.5, title="D without y: row i asks for digit i"
+)
 plt.show()
 
 # %% [markdown]
-# The prediction holds: without $y$ in the discriminator the label accuracy stays at chance, while the
-# same network whose discriminator sees $y$ was already far above chance at the same step. The grid
-# shows how: every **column** is one image, repeated in every row. The generator has learned to draw
-# digits from $z$ alone and ignores $y$, because no term of its loss depends on whether the digit matches
-# the label. The class coverage above shows it still draws varied digits: it is a good unconditional
-# generator with a useless input. So the answer to the practical's question is no: the discriminator
-# must see the condition, because it is the only player that can tell the generator that the condition
-# was ignored.
+# How much does the blind generator's output depend on $y$? In the grid, the spread of each pixel
+# over the 10 labels (the same noise: down a column) against its spread over the 10 noise vectors (the
+# same label: along a row).
+
+# %% tags=["hide-input"]
+cells = blind_grid.view(10, 10, -1)  # [label, noise, pixel]
+over_labels = cells.std(0).mean().item()
+over_noise = cells.std(1).mean().item()
+label_effect = lu.glue("label_effect", over_labels / over_noise)
+lu.glue("blind_accuracy", blind["label_accuracy"])
+lu.glue("blind_fd", blind["frechet_distance"])
+lu.glue("blind_fd_over_floor", blind["frechet_distance"] / floor)
+lu.glue("seeing_accuracy", seeing_accuracy)
+lu.glue("blind_fd_during", blind_fd_during)
+lu.glue("seeing_fd", seeing_fd)
+lu.glue("blind_steps", blind_steps)
+print(
+    f"per-pixel spread over labels {over_labels:.4f}, over noise "
+    f"{over_noise:.4f}: ratio {label_effect:.3f}"
+)
+
+# %% tags=["hide-input"]
+lu.claim(
+    "without y in D the label accuracy stays at chance",
+    abs(blind["label_accuracy"] - 1 / n_classes) < 0.03,
+)
+lu.claim(
+    "the network whose D sees y is far above chance at that step",
+    seeing_accuracy >= 0.5,
+)
+lu.claim(
+    "the blind generator draws nearly the same image in every row",
+    label_effect < 0.25,
+)
+lu.claim(
+    "the blind generator's samples are far from realistic",
+    blind["frechet_distance"] > 20 * floor,
+)
+lu.claim(
+    "at the same step, its distance is above the seeing network's",
+    blind_fd_during > seeing_fd,
+)
+
+# %% [markdown]
+# The prediction holds: without $y$ in the discriminator the label accuracy stays at chance
+# ({glue:text}`blind_accuracy:.1%`), while the same network whose discriminator sees $y$ was already at
+# {glue:text}`seeing_accuracy:.0%` at the same step. The grid shows how: every **column** is nearly one
+# image, repeated in every row (a pixel varies {glue:text}`label_effect:.2f` times as much over the labels
+# as over the noise). The generator draws from $z$ alone and ignores $y$, because no term of its loss
+# depends on whether the digit matches the label.
+#
+# It is not a good unconditional generator either, at least not after {glue}`blind_steps` steps: its
+# samples are malformed, at a Fréchet distance of {glue:text}`blind_fd:.0f`,
+# {glue:text}`blind_fd_over_floor:.0f` times the floor, and at that step its distance on the
+# measurement samples is {glue:text}`blind_fd_during:.0f` against {glue:text}`seeing_fd:.0f` for the
+# network whose discriminator sees $y$. That part of the comparison is not like for like (this run's
+# learning rates already decay from half-way, the other's do not yet), so it says nothing about how
+# realistic a blind discriminator's generator would become; what it does show is that the label is
+# ignored. So the answer to the practical's question is no: the discriminator must see the condition,
+# because it is the only player that can tell the generator that the condition was ignored.
 #
 # ## 4.7 Pick a digit
 #
 # Choose a digit and a noise seed. Without a live kernel (the rendered book, the tests) the figure for the
 # default values is shown below the controls: the chosen digit from 8 noise seeds.
 
-# %%
+
+# %% tags=["hide-input"]
 def pick_digit(digit=7, seed=0, n=8):
-    """Draw the cDCGAN's samples of one digit for n consecutive noise seeds, with the classifier's reading."""
+    """Show the digit for n noise seeds, with the classifier's reading."""
     z = torch.cat([lu.latent_noise(1, nz, seed=seed + i) for i in range(n)])
     images = lu.generate(cdcgan_g, z, torch.full((n,), digit))
-    readings = lu.classify(images, dataset).tolist()
-    lu.show_images(images, nrow=n, size=10, title=f"asked for {digit}; read as: {' '.join(map(str, readings))}")
+    readings = " ".join(map(str, lu.classify(images, dataset).tolist()))
+    lu.show_images(
+        images,
+        nrow=n,
+        size=10,
+        title=f"asked for {digit}; read as: {readings}",
+    )
     plt.show()
 
 
-digit_picker = widgets.Dropdown(options=list(range(10)), value=7, description="digit")
-seed_picker = widgets.IntSlider(value=0, min=0, max=1000, description="noise seed")
-panel = widgets.interactive_output(lambda d, s: pick_digit(d, s), {"d": digit_picker, "s": seed_picker})
+# %% tags=["hide-input"]
+digit_picker = widgets.Dropdown(
+    options=list(range(10)), value=7, description="digit"
+)
+seed_picker = widgets.IntSlider(
+    value=0, min=0, max=1000, description="noise seed"
+)
+panel = widgets.interactive_output(
+    lambda d, s: pick_digit(d, s), {"d": digit_picker, "s": seed_picker}
+)
 display(widgets.VBox([widgets.HBox([digit_picker, seed_picker]), panel]))
 pick_digit()
 
@@ -443,11 +841,12 @@ pick_digit()
 
 # %% [markdown] tags=["solution"]
 # **Answer.** Not wrong, but different: the objective draws $y \sim p(y)$, and MNIST's classes are
-# almost balanced (9.0% to 11.2%), so uniform labels are close. Reusing the real batch's labels gives the
-# real and the generated halves exactly the same label counts, which removes one source of noise from the
-# discriminator's step: it cannot tell the batches apart by how many 1s they contain. With strongly
-# unbalanced classes, uniform labels would make $p_g(y)$ differ from $p_\text{data}(y)$ and the
-# discriminator would learn to penalise the rare classes.
+# almost balanced ({glue:text}`share_min:.1%` to {glue:text}`share_max:.1%`, section 4.2), so uniform
+# labels are close. Reusing the real batch's labels gives the real and the generated halves exactly the
+# same label counts, which removes one source of noise from the discriminator's step: it cannot tell the
+# batches apart by how many of each digit they contain. With strongly unbalanced classes, uniform labels
+# would make $p_g(y)$ differ from $p_\text{data}(y)$ and the discriminator would learn to penalise the
+# rare classes.
 
 # %% [markdown]
 # **Q2.** The label maps of the cDCGAN discriminator are constant over the image. How can a
@@ -470,7 +869,7 @@ pick_digit()
 # $D^*(x \mid y) = p_\text{data}(x \mid y) / (p_\text{data}(x \mid y) + p_g(x))$ is near 0 for a sample
 # that shows another digit than $y$, so the generator's loss is large exactly for those samples, and its
 # gradient pushes $G(z, y)$ towards images of digit $y$. Seeing $y$ makes the discriminator check the
-# match, which is what 4.6 removed.
+# match, which is what section 4.6 removed.
 
 # %% [markdown]
 # **Q4.** Give two conditions for a generator in another domain, and say what the discriminator must
@@ -481,7 +880,7 @@ pick_digit()
 # attributes, so it can reject a face that looks older than asked); video frames conditioned on season
 # and weather (the discriminator receives the season and the weather with the frame, or it could not
 # reject snow in July). In every case the discriminator must see the condition with the sample, for the
-# reason shown in 4.6.
+# reason shown in section 4.6.
 
 # %% [markdown]
 # ## 4.9 Exercises
@@ -489,11 +888,14 @@ pick_digit()
 # **Exercise 1.** Write `label_maps_exercise(y, size)`: one-hot label maps of shape `(N, 10, size, size)`,
 # the input the cDCGAN discriminator concatenates with the image.
 
+
 # %%
 def label_maps_exercise(y: torch.Tensor, size: int) -> torch.Tensor:
-    """Labels (N,) -> (N, 10, size, size) maps: channel y[i] is all ones for sample i, the others zero."""
+    """Labels (N,) -> (N, 10, size, size): channel y[i] all ones, others 0."""
     ### BEGIN SOLUTION
-    return F.one_hot(y, 10).float()[:, :, None, None].expand(-1, -1, size, size)
+    return (
+        F.one_hot(y, 10).float()[:, :, None, None].expand(-1, -1, size, size)
+    )
     ### END SOLUTION
 
 
@@ -504,13 +906,15 @@ exercise_1 = lu.check_label_maps(label_maps_exercise)
 # generated pairs $(G(z, y), y)$ with target 0 and $G(z, y)$ detached; update $D$ and return the loss
 # (measured before the update) as a float.
 
+
 # %%
 def conditional_discriminator_step(D, G, opt_D, x_real, y, z) -> float:
-    """One gradient step of a conditional discriminator; returns its loss as a float."""
+    """One gradient step of a conditional D; returns its loss as a float."""
     ### BEGIN SOLUTION
+    bce = F.binary_cross_entropy_with_logits
     logits_real, logits_fake = D(x_real, y), D(G(z, y).detach(), y)
-    loss = (F.binary_cross_entropy_with_logits(logits_real, torch.ones_like(logits_real))
-            + F.binary_cross_entropy_with_logits(logits_fake, torch.zeros_like(logits_fake)))
+    loss = bce(logits_real, torch.ones_like(logits_real))
+    loss = loss + bce(logits_fake, torch.zeros_like(logits_fake))
     opt_D.zero_grad()
     loss.backward()
     opt_D.step()
@@ -518,7 +922,9 @@ def conditional_discriminator_step(D, G, opt_D, x_real, y, z) -> float:
     ### END SOLUTION
 
 
-exercise_2 = lu.check_conditional_discriminator_step(conditional_discriminator_step)
+exercise_2 = lu.check_conditional_discriminator_step(
+    conditional_discriminator_step
+)
 
 # %% [markdown]
 # **Exercise 3 (open).** Condition on something else than the class: for example on the thickness of
@@ -541,16 +947,26 @@ exercise_2 = lu.check_conditional_discriminator_step(conditional_discriminator_s
 metrics = {
     "real_label_accuracy": real_check["label_accuracy"],
     "real_vs_real_fd": floor,
-    "cgan_label_accuracy": final["cGAN (MLP)"]["label_accuracy"],
-    "cgan_fd": final["cGAN (MLP)"]["frechet_distance"],
-    "cdcgan_label_accuracy": final["cDCGAN"]["label_accuracy"],
-    "cdcgan_fd": final["cDCGAN"]["frechet_distance"],
+    "cgan_label_accuracy": cgan["label_accuracy"],
+    "cgan_fd": cgan["frechet_distance"],
+    "cdcgan_label_accuracy": cdcgan["label_accuracy"],
+    "cdcgan_fd": cdcgan["frechet_distance"],
     "cdcgan_min_class_accuracy": min(per_class),
     "blind_label_accuracy": blind["label_accuracy"],
     "blind_fd": blind["frechet_distance"],
     "cgan_train_seconds": cgan_run.trained_seconds,
     "cdcgan_train_seconds": cdcgan_run.trained_seconds,
     "exercises_passed": int(exercise_1) + int(exercise_2),
+}
+
+# %% tags=["hide-input"]
+for name, m in [("cgan", cgan), ("cdcgan", cdcgan)]:
+    lu.export_samples(name, m["images"], final_labels, domain=dataset)
+
+# %%
+exercises = {
+    "Exercise 1: label maps": exercise_1,
+    "Exercise 2: conditional discriminator step": exercise_2,
 }
 
 # %% [markdown]
@@ -561,7 +977,4 @@ metrics = {
 # too); then the metrics are saved and the run is recorded.
 
 # %%
-summary = lu.finish(metrics, exercises={
-    "Exercise 1: label maps": exercise_1,
-    "Exercise 2: conditional discriminator step": exercise_2,
-})
+summary = lu.finish(metrics, exercises=exercises)
