@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 
 import matplotlib
@@ -185,6 +186,30 @@ def plot_samples_2d(
     return fig
 
 
+# matplotlib's HTML animation links Font Awesome from a CDN for its buttons' icons: the book reads offline, so
+# the link is dropped and each icon becomes a character that every browser can show.
+_REMOTE_LINK = re.compile(r"<link[^>]*href=[\"']https?://[^>]*>", re.S)
+_ICONS = {
+    "fa fa-play fa-flip-horizontal": "\u25c0",
+    "fa fa-play": "\u25b6",
+    "fa fa-pause": "\u23f8",
+    "fa fa-fast-backward": "\u23ee",
+    "fa fa-fast-forward": "\u23ed",
+    "fa fa-step-backward": "\u2190",
+    "fa fa-step-forward": "\u2192",
+    "fa fa-minus": "\u2212",
+    "fa fa-plus": "+",
+}
+
+
+def offline_html(html: str) -> str:
+    """Return an HTML animation without remote links, its Font Awesome icons replaced by characters."""
+    html = _REMOTE_LINK.sub("", html)
+    for css, char in _ICONS.items():
+        html = html.replace(f'<i class="{css}"></i>', char)
+    return html
+
+
 def animate(
     fig: Figure,
     draw_frame: Callable[[int], object],
@@ -200,7 +225,7 @@ def animate(
         anim = animation.FuncAnimation(
             fig, draw_frame, frames=frames, interval=interval_ms, repeat=False
         )
-        html = anim.to_jshtml(default_mode="once")
+        html = offline_html(anim.to_jshtml(default_mode="once"))
         if len(html) <= max_bytes or len(frames) <= 2:
             break
         frames = frames[::2] if frames[-1] == frames[::2][-1] else frames[::2] + [frames[-1]]

@@ -312,3 +312,16 @@ def test_use_book_style_sets_a_small_dpi():
     plt.rcParams["figure.dpi"] = 150
     lu.use_book_style()
     assert plt.rcParams["figure.dpi"] == 72 and plt.rcParams["axes.grid"] is True
+
+
+def test_animations_read_offline():
+    """No request leaves the page: the CDN stylesheet is gone and every button keeps a visible icon."""
+    import re
+
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    html = lu.animate(fig, lambda i: ax.plot([0, i]), n_frames=3).data
+    assert "https://" not in html and "<link" not in html
+    assert not re.search(r'<i class="fa', html)
+    assert "\u25b6" in html and "\u23f8" in html
