@@ -132,7 +132,8 @@ def report(path: Path) -> str:
     lines += [f"  typed number: {t}" for t in typed] or ["  no typed result numbers"]
     have = glued_names(notebook)
     missing = sorted(
-        {name for _, source in markdown_cells(notebook) for _, name in glue_references(source)} - have
+        {name for _, source in markdown_cells(notebook) for _, name in glue_references(source)}
+        - have
     )
     lines += [f"  glued in the prose but never computed: {name}" for name in missing]
     lines.append(f"  {len(have)} names glued")
@@ -141,7 +142,9 @@ def report(path: Path) -> str:
             summary = output.get("metadata", {}).get(SUMMARY_KEY)
             if summary:
                 for c in summary.get("claims", []):
-                    lines.append(f"  claim {'holds' if c['holds'] else 'DOES NOT HOLD'}: {c['claim']}")
+                    lines.append(
+                        f"  claim {'holds' if c['holds'] else 'DOES NOT HOLD'}: {c['claim']}"
+                    )
     return "\n".join(lines)
 
 

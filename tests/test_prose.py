@@ -44,7 +44,9 @@ def test_glue_refuses_bad_names_and_non_finite_values(full_run, name, value, wor
 
 
 def test_claims_are_recorded_from_numpy_and_torch_booleans(full_run):
-    assert lu.claim("covers all 8 modes", np.int64(8) == 8) is None  # a cell ending in it shows nothing
+    assert (
+        lu.claim("covers all 8 modes", np.int64(8) == 8) is None
+    )  # a cell ending in it shows nothing
     lu.claim("collapses onto one class", torch.tensor(4) <= 1)
     assert full_run.claims == {"covers all 8 modes": True, "collapses onto one class": False}
 
@@ -65,7 +67,10 @@ def test_finish_judges_claims_in_the_full_profile_and_saves_everything(full_run,
     result = lu.finish(metrics, {"Exercise 1: loss": True})
     text = capsys.readouterr().out
     assert "DOES NOT HOLD" in text and "1 of 2 claims hold" in text
-    assert result["claims"][1] == {"claim": "the weak discriminator sees only the mean", "holds": False}
+    assert result["claims"][1] == {
+        "claim": "the weak discriminator sees only the mean",
+        "holds": False,
+    }
     assert all(row["ok"] for row in result["metrics"])
     assert "Run record:" in text and result["record"]["profile"] == "full"
     saved = json.loads((full_run.results_dir / "02_gan_1d" / "metrics.json").read_text())

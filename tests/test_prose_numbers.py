@@ -50,7 +50,9 @@ def test_no_result_number_is_typed_into_the_prose(source):
     else:
         cells = prose.markdown_cells(_committed(source))
     typed = [
-        t for i, text in cells for t in prose.unexplained(prose.typed_numbers(text, f"cell {i}"), phrases)
+        t
+        for i, text in cells
+        for t in prose.unexplained(prose.typed_numbers(text, f"cell {i}"), phrases)
     ]
     assert not typed, (
         f"{source.name}: result numbers typed into the prose (glue them with lu.glue and "
@@ -74,7 +76,9 @@ def test_the_allow_list_has_no_stale_phrase():
 def test_every_number_glued_into_the_prose_is_computed_by_the_chapter(source):
     notebook = _committed(source)
     referenced = {
-        name for _, text in prose.markdown_cells(notebook) for _, name in prose.glue_references(text)
+        name
+        for _, text in prose.markdown_cells(notebook)
+        for _, name in prose.glue_references(text)
     }
     missing = referenced - prose.glued_names(notebook)
     assert not missing, f"{source.name}: the prose shows {sorted(missing)}, which no cell glues"
@@ -100,7 +104,9 @@ def test_every_claim_of_the_committed_outputs_holds(source):
         for o in c.get("outputs", [])
         if SUMMARY_KEY in o.get("metadata", {})
     ]
-    assert len(summaries) == 1, f"{source.name}: expected one results summary, found {len(summaries)}"
+    assert len(summaries) == 1, (
+        f"{source.name}: expected one results summary, found {len(summaries)}"
+    )
     summary = summaries[0]
     assert summary["profile"] == "full"
     claims = summary.get("claims", [])

@@ -43,7 +43,9 @@ def percentile(values: list[int], q: float) -> float:
 def test_code_cells_are_short(source):
     lengths = [len(cell) for cell in code_cells(source)]
     longest = max(lengths)
-    assert longest <= MAX_LINES, f"{source.name}: a code cell of {longest} lines (at most {MAX_LINES})"
+    assert longest <= MAX_LINES, (
+        f"{source.name}: a code cell of {longest} lines (at most {MAX_LINES})"
+    )
     assert percentile(lengths, 0.9) <= P90_LINES, (
         f"{source.name}: 90th percentile {percentile(lengths, 0.9)} lines (at most {P90_LINES})"
     )
@@ -51,11 +53,9 @@ def test_code_cells_are_short(source):
 
 @pytest.mark.parametrize("source", CHAPTERS, ids=IDS)
 def test_code_lines_fit_the_books_code_column(source):
-    long = [
-        line for cell in code_cells(source) for line in cell if len(line) > WIDTH
-    ]
-    assert not long, f"{source.name}: {len(long)} code lines over {WIDTH} characters:\n" + "\n".join(
-        long[:10]
+    long = [line for cell in code_cells(source) for line in cell if len(line) > WIDTH]
+    assert not long, (
+        f"{source.name}: {len(long)} code lines over {WIDTH} characters:\n" + "\n".join(long[:10])
     )
 
 
@@ -68,11 +68,16 @@ def test_printed_lines_fit_the_books_code_column(source):
             texts = [output.get("text", "")] if output.output_type == "stream" else []
             if output.output_type in ("execute_result", "display_data"):
                 data = output.get("data", {})
-                shown_otherwise = ("text/html", "image/png", "application/vnd.jupyter.widget-view+json")
+                shown_otherwise = (
+                    "text/html",
+                    "image/png",
+                    "application/vnd.jupyter.widget-view+json",
+                )
                 if not any(kind in data for kind in shown_otherwise):
                     texts.append(data.get("text/plain", ""))
             long += [line for text in texts for line in text.splitlines() if len(line) > WIDTH]
     long = [line for line in long if "\r" not in line]  # progress bars redraw in place
-    assert not long, f"{source.name}: {len(long)} printed lines over {WIDTH} characters:\n" + "\n".join(
-        long[:10]
+    assert not long, (
+        f"{source.name}: {len(long)} printed lines over {WIDTH} characters:\n"
+        + "\n".join(long[:10])
     )

@@ -31,7 +31,10 @@ def test_full_profile_judges_each_metric_and_exercise(capsys):
     rows = {line.split()[0]: line for line in text.splitlines()[2:] if line.strip()}
     assert rows["w1"].rstrip().endswith("ok") and rows["std"].rstrip().endswith("OUT OF RANGE")
     assert rows["broken"].rstrip().endswith("missing") and "unused" not in text
-    assert "1 of 2 exercises pass; 1 of 3 metrics in range; 0 of 0 claims hold." in text and "TO DO" in text
+    assert (
+        "1 of 2 exercises pass; 1 of 3 metrics in range; 0 of 0 claims hold." in text
+        and "TO DO" in text
+    )
 
 
 def test_smoke_profile_says_the_ranges_are_for_the_full_profile(capsys):
