@@ -33,13 +33,14 @@
 import copy
 import math
 
-import labutils as lu
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy import integrate
 from torch import nn
+
+import labutils as lu
 
 # tiny networks: one CPU thread is fastest
 settings = lu.setup("01_minimax", seed=0, threads=1)

@@ -35,13 +35,14 @@
 import re
 
 import ipywidgets as widgets
-import labutils as lu
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 import torch.nn.functional as F
 from IPython.display import display
 from torch import nn
+
+import labutils as lu
 
 # tiny networks: one CPU thread is fastest
 settings = lu.setup("02_gan_1d", seed=0, threads=1)
@@ -1086,13 +1087,14 @@ def explore(
 
 
 # %% tags=["hide-input"]
-log_slider = dict(base=10, min=-4, max=-1, step=0.25)
+# learning rates from a list: a log slider would snap 5e-3 to 0.00562
+rates = [1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 1e-1]
 controls = {
-    "lr_g": widgets.FloatLogSlider(
-        value=lr_g, description="lr G", **log_slider
+    "lr_g": widgets.SelectionSlider(
+        options=rates, value=lr_g, description="lr G"
     ),
-    "lr_d": widgets.FloatLogSlider(
-        value=lr_d, description="lr D", **log_slider
+    "lr_d": widgets.SelectionSlider(
+        options=rates, value=lr_d, description="lr D"
     ),
     "batch_size": widgets.SelectionSlider(
         options=[1, 4, 16, 64, 256, 1024],
@@ -1124,7 +1126,7 @@ sliders = list(controls.values())
 rows = [widgets.HBox(sliders[:3]), widgets.HBox(sliders[3:])]
 display(widgets.VBox([*rows, button, panel]))
 explorer_default = explore()
-lu.glue("explorer_seconds", explorer_default["seconds"])
+seconds = lu.glue("explorer_seconds", explorer_default["seconds"])
 
 # %% [markdown]
 # ## 2.7 Questions
