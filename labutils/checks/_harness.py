@@ -8,7 +8,10 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from ..text import say
+try:
+    from ..text import say
+except ImportError:  # the grader loads a pristine copy of the checkers on its own, outside labutils
+    say = print
 
 
 class CheckFailed(Exception):
