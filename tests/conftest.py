@@ -65,6 +65,27 @@ def no_network(monkeypatch):
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
 
 
+def allow_loopback_only(monkeypatch) -> None:
+    """Let connections to the loopback address through (a local server, chromedriver) and refuse any other."""
+    real_connect, real_getaddrinfo = socket.socket.connect, socket.getaddrinfo
+
+    def loopback_only(host) -> None:
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            raise OSError(f"network access to {host} is disabled in the tests")
+
+    def connect(self, address):
+        if isinstance(address, tuple):
+            loopback_only(address[0])
+        return real_connect(self, address)
+
+    def getaddrinfo(host, *args, **kwargs):
+        loopback_only(host)
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
 @pytest.fixture(autouse=True)
 def download_calls(monkeypatch) -> list[str]:
     """Make torchvision's downloads fail quickly, as they do offline; return the list of attempted downloads."""

@@ -13,7 +13,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import threading
 import time
 import urllib.parse
@@ -25,6 +24,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from conftest import allow_loopback_only
 from labbook import book, notebooks
 from labutils.settings import REPO_ROOT
 
@@ -61,23 +61,7 @@ CITATION = re.compile(
 def no_network(monkeypatch):
     """Replace the suite's no-network guard: these tests talk to the local web server and to chromedriver, so
     connections to the loopback address are allowed, and every other one fails at once."""
-    real_connect, real_getaddrinfo = socket.socket.connect, socket.getaddrinfo
-
-    def loopback_only(host) -> None:
-        if host not in ("127.0.0.1", "localhost", "::1"):
-            raise OSError(f"network access to {host} is disabled in the tests")
-
-    def connect(self, address):
-        if isinstance(address, tuple):
-            loopback_only(address[0])
-        return real_connect(self, address)
-
-    def getaddrinfo(host, *args, **kwargs):
-        loopback_only(host)
-        return real_getaddrinfo(host, *args, **kwargs)
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    allow_loopback_only(monkeypatch)
 
 
 def missing_tools() -> list[str]:
