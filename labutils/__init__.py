@@ -19,6 +19,7 @@ from .checks import (
     check_patchgan_output_size,
     check_pix2pix_generator_loss,
     check_slerp,
+    check_spectral_norm,
     check_translator,
     check_unet_skip_shapes,
     check_weight_clipping,

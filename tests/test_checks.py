@@ -817,6 +817,156 @@ def test_gradient_penalty_diagnoses_mistakes(capsys, fn, diagnosis):
     assert not ok and "[fail]" in out and diagnosis in out, out
 
 
+def sn_correct(weight, n_iters, u=None):
+    W = weight.reshape(weight.shape[0], -1)
+    if u is None:
+        u = F.normalize(torch.randn(W.shape[0]), dim=0)
+    with torch.no_grad():
+        for _ in range(n_iters):
+            v = F.normalize(W.T @ u, dim=0)
+            u = F.normalize(W @ v, dim=0)
+    return u @ W @ v, u
+
+
+def sn_norm_of_wv(weight, n_iters, u=None):  # sigma = ||W v||, u detached at the end
+    W = weight.flatten(1)
+    u = F.normalize(torch.randn(W.shape[0]), dim=0) if u is None else u
+    for _ in range(n_iters):
+        v = F.normalize(W.T @ u, dim=0)
+        u = F.normalize(W @ v, dim=0)
+    return (W @ v.detach()).norm(), u.detach()
+
+
+def sn_not_normalised(weight, n_iters, u=None):
+    W = weight.reshape(weight.shape[0], -1)
+    u = torch.randn(W.shape[0]) if u is None else u
+    with torch.no_grad():
+        for _ in range(n_iters):
+            v = W.T @ u
+            u = W @ v
+        u, v = F.normalize(u, dim=0), F.normalize(v, dim=0)  # only at the end: overflows
+    return u @ W @ v, u
+
+
+def sn_v_not_normalised(weight, n_iters, u=None):
+    W = weight.reshape(weight.shape[0], -1)
+    u = F.normalize(torch.randn(W.shape[0]), dim=0) if u is None else u
+    with torch.no_grad():
+        for _ in range(n_iters):
+            v = W.T @ u
+            u = F.normalize(W @ v, dim=0)
+    return (W @ v).norm(), u
+
+
+def sn_flatten_last_dim(weight, n_iters, u=None):  # (out * in * kh, kw): a shape error on convs
+    return sn_correct(weight.reshape(-1, weight.shape[-1]), n_iters, u)
+
+
+def sn_conv_in_first(weight, n_iters, u=None):  # the in channels first: a different matrix
+    if weight.dim() > 2:
+        weight = weight.transpose(0, 1).reshape(weight.shape[0], -1)
+    return sn_correct(weight, n_iters, u)
+
+
+def sn_one_iteration(weight, n_iters, u=None):
+    return sn_correct(weight, 1, u)
+
+
+def sn_one_too_many(weight, n_iters, u=None):
+    return sn_correct(weight, n_iters + 1, u)
+
+
+def sn_sigma_per_row(weight, n_iters, u=None):
+    _, u = sn_correct(weight, n_iters, u)
+    W = weight.reshape(weight.shape[0], -1)
+    return u * (W @ F.normalize(W.T @ u, dim=0)), u  # u * (W v) instead of u @ W @ v
+
+
+def sn_returns_v(weight, n_iters, u=None):
+    W = weight.reshape(weight.shape[0], -1)
+    sigma, u = sn_correct(weight, n_iters, u)
+    return sigma, F.normalize(W.T @ u, dim=0).detach()
+
+
+def sn_sigma_only(weight, n_iters, u=None):
+    return sn_correct(weight, n_iters, u)[0]
+
+
+def sn_ignores_u(weight, n_iters, u=None):
+    return sn_correct(weight, n_iters)
+
+
+def sn_all_under_no_grad(weight, n_iters, u=None):
+    with torch.no_grad():
+        return sn_correct(weight, n_iters, u)
+
+
+def sn_u_with_history(weight, n_iters, u=None):
+    W = weight.reshape(weight.shape[0], -1)
+    u = F.normalize(torch.randn(W.shape[0]), dim=0) if u is None else u
+    for _ in range(n_iters):
+        v = F.normalize(W.T @ u, dim=0)
+        u = F.normalize(W @ v, dim=0)
+    return u @ W @ v, u
+
+
+def sn_zero_start(weight, n_iters, u=None):
+    return sn_correct(weight, n_iters, torch.zeros(weight.shape[0]) if u is None else u)
+
+
+def sn_normalises_in_place(weight, n_iters, u=None):
+    sigma, u = sn_correct(weight, n_iters, u)
+    with torch.no_grad():
+        weight /= sigma
+    return sigma, u
+
+
+def sn_stub(weight, n_iters, u=None):
+    raise NotImplementedError
+
+
+@pytest.mark.parametrize("fn", [sn_correct, sn_norm_of_wv])
+def test_spectral_norm_accepts_correct_implementations(capsys, fn):
+    ok, out = run_checker(capsys, lu.check_spectral_norm, fn)
+    assert ok is True and out.startswith("[pass] spectral norm: "), out
+
+
+def test_spectral_norm_leaves_the_random_state_alone(capsys):
+    state = torch.random.get_rng_state()
+    run_checker(capsys, lu.check_spectral_norm, sn_correct)
+    assert torch.equal(torch.random.get_rng_state(), state)
+
+
+@pytest.mark.parametrize(
+    ("fn", "diagnosis"),
+    [
+        (sn_not_normalised, "overflowed; normalise both vectors inside the loop, at every"),
+        (sn_v_not_normalised, "You get about sigma squared"),
+        (sn_flatten_last_dim, "on a convolution's weight of shape (8, 3, 3, 3) your code raised"),
+        (sn_conv_in_first, "(Linear weights pass): reshape any weight to the matrix W = weight"),
+        (sn_one_iteration, "n_iters=50 gives the same estimate as n_iters=1"),
+        (sn_one_too_many, "run exactly n_iters iterations, starting from u"),
+        (sn_sigma_per_row, "should be a scalar tensor, u @ W @ v, got (6,)"),
+        (sn_returns_v, "got (10,) (the length of v: return u, not v)"),
+        (sn_sigma_only, "return a tuple (sigma, u), got Tensor"),
+        (sn_ignores_u, "start the iterations from the u you are given"),
+        (sn_all_under_no_grad, "sigma must be differentiable in the weight"),
+        (sn_u_with_history, "the returned u carries autograd history"),
+        (sn_zero_start, "with u=None you return a zero vector u"),
+        (sn_normalises_in_place, "changed the weight in place"),
+    ],
+)
+def test_spectral_norm_diagnoses_mistakes(capsys, fn, diagnosis):
+    ok, out = run_checker(capsys, lu.check_spectral_norm, fn)
+    assert ok is False and out.startswith("[fail] spectral norm: ") and diagnosis in out, out
+    assert "[pass]" not in out
+
+
+def test_spectral_norm_stub_is_not_done(capsys):
+    ok, out = run_checker(capsys, lu.check_spectral_norm, sn_stub)
+    assert ok is False and out.startswith("[not done] spectral norm"), out
+
+
 # --- chapter 06: U-Net skips, PatchGAN output size, pix2pix generator loss ---------------------------------------
 
 

@@ -9,7 +9,12 @@ from .ch01_minimax import check_discriminator_loss, check_generator_loss
 from .ch02_gan_1d import check_discriminator_step, check_generator_step
 from .ch03_mnist_dcgan import check_image_generator, check_slerp, check_weights_init
 from .ch04_conditional import check_conditional_discriminator_step, check_label_maps
-from .ch05_wgan import check_critic_loss, check_gradient_penalty, check_weight_clipping
+from .ch05_wgan import (
+    check_critic_loss,
+    check_gradient_penalty,
+    check_spectral_norm,
+    check_weight_clipping,
+)
 from .ch06_pix2pix import (
     check_patchgan_output_size,
     check_pix2pix_generator_loss,
@@ -31,6 +36,7 @@ __all__ = [
     "check_critic_loss",
     "check_weight_clipping",
     "check_gradient_penalty",
+    "check_spectral_norm",
     "check_unet_skip_shapes",
     "check_patchgan_output_size",
     "check_pix2pix_generator_loss",
