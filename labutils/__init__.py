@@ -56,6 +56,7 @@ from .settings import (
     current,
     get_device,
     get_profile,
+    get_threads,
     pick,
     run_record,
     seed_everything,
