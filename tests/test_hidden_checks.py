@@ -229,6 +229,18 @@ def g_loss_non_saturating_where(fake):
     return softplus_by_hand(-fake).mean()
 
 
+def spectral_norm_by_view(weight, n_iters, u=None):
+    """Power iteration with weight.view: right for contiguous weights only."""
+    W = weight.view(weight.shape[0], -1)
+    if u is None:
+        u = torch.nn.functional.normalize(torch.randn(W.shape[0]), dim=0)
+    with torch.no_grad():
+        for _ in range(n_iters):
+            v = torch.nn.functional.normalize(W.T @ u, dim=0)
+            u = torch.nn.functional.normalize(W @ v, dim=0)
+    return u @ W @ v, u
+
+
 # --- chapter 02 -----------------------------------------------------------------------------------
 
 
@@ -739,6 +751,14 @@ BUGS = [
         lu.check_cyclegan_generator_step,
         "opt_gen.zero_grad()",
         "no_zero_grad",
+    ),
+    bug(
+        "05_wgan",
+        "channels_last",
+        spectral_norm_by_view,
+        lu.check_spectral_norm,
+        "channels-last",
+        "view",
     ),
     bug(
         "07_cyclegan",

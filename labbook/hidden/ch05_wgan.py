@@ -1,4 +1,4 @@
-"""Hidden checks of chapter 5 (WGAN): unequal batches, nested critics, the penalty's parts."""
+"""Hidden checks of chapter 5 (WGAN): unequal batches, nested critics, the penalty's parts, channels-last weights."""
 
 from __future__ import annotations
 
@@ -181,6 +181,29 @@ def _per_sample_penalty(fn: Callable[..., torch.Tensor]) -> None:
         )
 
 
+def _channels_last(fn: Callable[..., tuple[torch.Tensor, torch.Tensor]]) -> None:
+    """Fail on a convolution's weight in channels-last layout (not contiguous)."""
+    generator = torch.Generator().manual_seed(21)
+    weight = torch.randn(16, 8, 4, 4, generator=generator).to(memory_format=torch.channels_last)
+    expected = torch.linalg.matrix_norm(weight.reshape(16, -1), ord=2).item()
+    try:
+        sigma, _ = fn(weight, 50, None)
+    except RuntimeError as err:
+        raise HiddenCheckFailed(
+            "on a convolution's weight in channels-last layout (as this chapter's MNIST models "
+            f"use) your code raised RuntimeError: {str(err)[:100]}. Such a weight is not "
+            "contiguous, so weight.view(out, -1) fails: use weight.reshape(weight.shape[0], -1), "
+            "which copies when it must."
+        ) from None
+    if abs(float(sigma) - expected) > 1e-3 * expected:
+        raise HiddenCheckFailed(
+            f"on a convolution's weight in channels-last layout the estimate is {float(sigma):.4f}, "
+            f"but the largest singular value of weight.reshape(out, -1) is {expected:.4f}: "
+            "flatten the weight with reshape, which follows the logical order of its elements, "
+            "not with its memory layout."
+        )
+
+
 CHECKS = [
     HiddenCheck(
         exercise=1,
@@ -210,5 +233,12 @@ CHECKS = [
         target="gradient_penalty_exercise",
         bug="(mean norm - 1)^2 instead of mean((norm - 1)^2), or |norm - 1|, or one-sided",
         body=_per_sample_penalty,
+    ),
+    HiddenCheck(
+        exercise=4,
+        name="channels_last",
+        target="spectral_norm_estimate",
+        bug="weight.view(out, -1): fails on a non-contiguous (channels-last) convolution weight",
+        body=_channels_last,
     ),
 ]
