@@ -610,13 +610,11 @@ def wgan_state(generator, critic, method, adam, iters, decay) -> dict:
 
 
 # %%
-# fmt: off
 def train_wgan(
     name, generator, critic, batches, iters, method, c=clip, measure=None,
     adam=(gp_lr, gp_betas), penalty=gp_weight, every=eval_every_mnist,
     decay=False,
-):
-    # fmt: on
+):  # fmt: skip
     """WGAN ("clip"), WGAN-GP ("gp") or an SN critic ("sn"); the run.
 
     decay: both learning rates fall to 0 over the second half.
@@ -969,8 +967,11 @@ n_snaps = len(ring_runs["WGAN-GP"].history["snapshot"])
 picks = sorted({0, 1, n_snaps // 2, n_snaps - 1})  # four of them
 fig, axes = plt.subplots(3, len(picks), figsize=(9.6, 7.6), sharey=True)
 for row, label in zip(axes, bounded):
-    h = {k: [v[i] for i in picks] for k, v in ring_runs[label].history.items()
-         if k in ("eval_iter", "snapshot", "good")}
+    h = {
+        k: [v[i] for i in picks]
+        for k, v in ring_runs[label].history.items()
+        if k in ("eval_iter", "snapshot", "good")
+    }
     for ax, it, snap, good in zip(
         row, h["eval_iter"], h["snapshot"], h["good"]
     ):
