@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import labutils as lu  # noqa: E402
+from labutils.settings import get_data_dir  # noqa: E402
 
 
 class _Stop(Exception):
@@ -73,16 +74,16 @@ def main() -> None:
     if not args.script.is_file():
         raise SystemExit(f"{args.script}: no such file; pass the path to wgan_gp.py.")
     source = patched_source(args.script)
-    data_root = Path(os.environ.get("LABBOOK_DATA", ROOT / "data"))
+    data_root = get_data_dir()
     if not (data_root / "MNIST" / "raw").is_dir():
         raise SystemExit(f"{data_root}/MNIST/raw is missing; set LABBOOK_DATA to the book's data.")
     workdir = Path(tempfile.mkdtemp(prefix="wgan_gp_"))  # the script writes images/ here
     shutil.copytree(data_root / "MNIST" / "raw", workdir / "data" / "MNIST" / "raw")
-    started: list[float] = []  # the time of the first batch
+    started: list[float] = []  # the time of each batch: one critic iteration each
 
     def check_time() -> None:
-        started[:] = started or [time.perf_counter()]
-        if time.perf_counter() - started[0] > args.seconds:
+        started.append(time.perf_counter())
+        if started[-1] - started[0] > args.seconds:
             raise _Stop
 
     namespace = {"__name__": "__main__", "_DATA_ROOT": "data", "_check_time": check_time}
@@ -105,7 +106,7 @@ def main() -> None:
         "script": "PyTorch-GAN implementations/wgan_gp/wgan_gp.py, defaults",
         "training_seconds": round(seconds, 1),
         "generator_iterations": namespace["batches_done"] // 5,
-        "critic_iterations": namespace["batches_done"],
+        "critic_iterations": len(started) - 1,  # the last call stopped before its batch
         "frechet_distance": measured["frechet_distance"],
         "classes_covered": measured["classes_covered"],
         "mean_confidence": measured["mean_confidence"],
