@@ -1,13 +1,3 @@
-# ---
-# jupyter:
-#   jupytext:
-#     formats: ipynb,py:percent
-#   kernelspec:
-#     display_name: Python 3 (ipykernel)
-#     language: python
-#     name: python3
-# ---
-
 # %% [markdown]
 # # 4. Conditional GANs: asking for a digit
 #
@@ -873,7 +863,9 @@ pick_digit()
 
 # %% [markdown]
 # **Q4.** Give two conditions for a generator in another domain, and say what the discriminator must
-# receive in each case.
+# receive in each case. Then take a video model that generates the next frame conditioned on the
+# previous frames: what is $y$ there, what must the discriminator see, and what goes wrong if it sees
+# the new frame alone?
 
 # %% [markdown] tags=["solution"]
 # **Answer.** For example: faces conditioned on age and sex (the discriminator receives the same
@@ -881,6 +873,14 @@ pick_digit()
 # and weather (the discriminator receives the season and the weather with the frame, or it could not
 # reject snow in July). In every case the discriminator must see the condition with the sample, for the
 # reason shown in section 4.6.
+#
+# For next-frame prediction the condition $y$ is the previous frames, a condition that is itself an
+# image sequence rather than a label, and the model learns $p(x_t \mid x_{<t})$. The discriminator must
+# receive the previous frames together with the candidate frame (for example stacked as channels, as
+# pix2pix stacks its input and output in chapter 6). Seeing the new frame alone, it can only check that
+# the frame is a plausible frame of *some* video, as the blind discriminator of section 4.6 only checked
+# that a digit is a digit: the generator is then free to produce sharp frames that do not continue the
+# motion (an object that jumps, changes colour or vanishes), and nothing penalises the break.
 
 # %% [markdown]
 # ## 4.9 Exercises
