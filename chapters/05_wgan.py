@@ -1,13 +1,3 @@
-# ---
-# jupyter:
-#   jupytext:
-#     formats: ipynb,py:percent
-#   kernelspec:
-#     display_name: Python 3 (ipykernel)
-#     language: python
-#     name: python3
-# ---
-
 # %% [markdown]
 # # 5. Wasserstein GANs: WGAN and WGAN-GP
 #
@@ -29,11 +19,15 @@
 #    the authors' warm-up), WGAN-GP (gradient penalty on interpolates, Adam) and a spectrally
 #    normalised critic, and make the last two learn the ring;
 # 4. measure whether a training curve tracks quality (a rank correlation with the Fréchet distance),
-#    and show the limits of weight clipping in the critic's weights and slope.
+#    and show the limits of weight clipping in the critic's weights and slope;
+# 5. choose a Wasserstein GAN's settings for a small budget, state each change from the paper, and
+#    compare methods at equal training time.
 
 # %%
+import json
 import os
 import time
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -80,10 +74,16 @@ gan_lr, gan_betas = 1e-3, (0.5, 0.999)
 # %%
 # training lengths and measurements on MNIST
 mnist_iters_wgan = lu.pick(full=300, smoke=9)  # WGAN generator iterations
-mnist_iters_gp = lu.pick(full=450, smoke=8)  # WGAN-GP's (about equal time)
-gan_steps = lu.pick(full=600, smoke=12)  # steps of the standard GAN
-eval_every_mnist = lu.pick(full=10, smoke=3)  # iterations per measurement
-eval_every_gan = lu.pick(full=20, smoke=4)  # GAN steps per measurement
+eval_every_mnist = lu.pick(full=20, smoke=3)  # iterations per measurement
+# WGAN-GP and the SN critic on MNIST, set for this budget (section 5.7)
+fast_adam = (2e-3, (0.0, 0.9))  # lr (decaying), betas; the paper: 1e-4
+fast_n_critic = 1  # critic iterations per generator iteration (paper: 5)
+lazy_every = 4  # the penalty every 4th critic step, weighted 4 lambda
+fast_batch_size = 32  # m (paper: 64)
+mnist_iters_fast = lu.pick(full=3200, smoke=8)  # generator iterations
+eval_every_fast = lu.pick(full=320, smoke=4)  # iterations per measurement
+gan_steps = lu.pick(full=2400, smoke=12)  # standard GAN: about equal time
+eval_every_gan = lu.pick(full=240, smoke=4)  # GAN steps per measurement
 n_eval = lu.pick(full=1000, smoke=200)  # samples per FD during training
 n_final = lu.pick(full=10_000, smoke=1000)  # samples of the final measures
 # the 2D ring of chapter 2
@@ -137,13 +137,16 @@ n_segment = 200  # points per discretised segment
 #   $P_m = \tfrac12 P_0$ there and $\mathrm{KL}(P_0 \,\|\, P_m) = \mathbb{E}_{P_0} \log \frac{p_0}{p_0/2}
 #   = \log 2$; the same holds for $P_\theta$, and the average is $\log 2$;
 # * $\mathrm{KL}(P_0 \,\|\, P_\theta) = +\infty$ (the ratio $p_0 / p_\theta$ is infinite on $P_0$'s
-#   support).
+#   support);
+# * the total variation distance $\delta(P_0, P_\theta) = \sup_A |P_0(A) - P_\theta(A)| = 1$: the set
+#   $A$ = the segment at $x_1 = 0$ has probability 1 under $P_0$ and 0 under $P_\theta$.
 #
-# At $\theta = 0$ all three are zero. So as a function of $\theta$, JS is a constant with a jump at 0:
+# At $\theta = 0$ all four are zero. So as a function of $\theta$, JS is a constant with a jump at 0:
 # its gradient with respect to $\theta$ is zero everywhere it exists, and a generator with parameter
 # $\theta$ trained on it gets no signal. $W$ is continuous, with gradient $\operatorname{sign}(\theta)$:
-# it always points towards the data. We check both numerically on discretised segments: $n$ points
-# evenly spread on each, JS computed exactly from the point masses, $W$ by optimal assignment.
+# it always points towards the data. We check all four numerically on discretised segments: $n$ points
+# evenly spread on each, JS, KL and the total variation computed exactly from the point masses, $W$ by
+# optimal assignment.
 
 
 # %%
@@ -154,18 +157,39 @@ def segment(theta: float, n: int = n_segment) -> np.ndarray:
 
 
 # %%
-def js_divergence(a: np.ndarray, b: np.ndarray) -> float:
-    """JS divergence (natural log) of the uniform laws on point sets a, b."""
+def point_masses(a: np.ndarray, b: np.ndarray):
+    """The uniform laws on point sets a, b, on one common support."""
     points = np.concatenate([a, b]).round(9)
     support, where = np.unique(points, axis=0, return_inverse=True)
     p = np.bincount(where[: len(a)], minlength=len(support)) / len(a)
     q = np.bincount(where[len(a) :], minlength=len(support)) / len(b)
+    return p, q
+
+
+def js_divergence(a: np.ndarray, b: np.ndarray) -> float:
+    """JS divergence (natural log) of the uniform laws on point sets a, b."""
+    p, q = point_masses(a, b)
     m = (p + q) / 2
 
     def kl_to_mixture(u: np.ndarray) -> float:
         return float(np.sum(u[u > 0] * np.log(u[u > 0] / m[u > 0])))
 
     return 0.5 * kl_to_mixture(p) + 0.5 * kl_to_mixture(q)
+
+
+# %%
+def kl_divergence(a: np.ndarray, b: np.ndarray) -> float:
+    """KL(P_a || P_b): infinite where a has mass that b has not."""
+    p, q = point_masses(a, b)
+    if np.any((p > 0) & (q == 0)):
+        return float("inf")
+    return float(np.sum(p[p > 0] * np.log(p[p > 0] / q[p > 0])))
+
+
+def total_variation(a: np.ndarray, b: np.ndarray) -> float:
+    """sup_A |P_a(A) - P_b(A)|, which is half the L1 distance of the masses."""
+    p, q = point_masses(a, b)
+    return 0.5 * float(np.abs(p - q).sum())
 
 
 # %%
@@ -180,12 +204,17 @@ def wasserstein_exact(a: np.ndarray, b: np.ndarray) -> float:
 p0 = segment(0.0)
 js_curve = np.array([js_divergence(p0, segment(t)) for t in thetas])
 w_curve = np.array([wasserstein_exact(p0, segment(t)) for t in thetas])
+tv_curve = np.array([total_variation(p0, segment(t)) for t in thetas])
+kl_curve = np.array([kl_divergence(p0, segment(t)) for t in thetas])
 for t in (0.0, 0.05, 0.5, 1.0):
     i = int(np.argmin(np.abs(thetas - t)))
     print(
-        f"theta = {thetas[i]:5.2f}: JS = {js_curve[i]:.4f} "
-        f"(log 2 = {np.log(2):.4f}), W = {w_curve[i]:.4f}"
+        f"theta = {thetas[i]:4.2f}: JS = {js_curve[i]:.4f} "
+        f"(log 2 = {np.log(2):.4f}), W = {w_curve[i]:.4f}, "
+        f"TV = {tv_curve[i]:.0f}, KL = {kl_curve[i]:.0f}"
     )
+
+# %%
 at_zero = np.abs(thetas) < 1e-9
 lu.claim(
     "JS is log 2 for every shift and zero only at theta = 0",
@@ -196,6 +225,14 @@ lu.claim(
     "W equals |theta|",
     bool(np.allclose(w_curve, np.abs(thetas), rtol=0, atol=1e-6)),
 )
+lu.claim(
+    "TV is 1 and KL infinite for every shift, both 0 at theta = 0",
+    bool(
+        np.allclose(tv_curve[~at_zero], 1)
+        and np.all(np.isinf(kl_curve[~at_zero]))
+    )
+    and bool(tv_curve[at_zero].max() == 0 and kl_curve[at_zero].max() == 0),
+)
 
 # %% tags=["hide-input"]
 fig, ax = plt.subplots(figsize=(7, 3.6))
@@ -203,9 +240,11 @@ ax.plot(
     thetas, js_curve, marker="o", markersize=3, label=r"JS$(P_0, P_\theta)$"
 )
 ax.plot(thetas, w_curve, marker="o", markersize=3, label=r"$W(P_0, P_\theta)$")
+tv_label = r"$\delta(P_0, P_\theta)$ (TV)"
+ax.plot(thetas, tv_curve, marker="s", markersize=3, label=tv_label)
 ax.axhline(np.log(2), color="grey", linestyle=":", label=r"$\log 2$")
 ax.set(
-    title="Two parallel segments: JS jumps, W moves smoothly",
+    title="Parallel segments: JS and TV jump (KL is infinite), W is smooth",
     xlabel=r"$\theta$ (horizontal shift)",
     ylabel="divergence / distance",
 )
@@ -213,9 +252,42 @@ ax.legend()
 plt.show()
 
 # %% [markdown]
-# The numbers repeat the derivation: JS is $\log 2$ for every shift, small or large, and zero only at
-# $\theta = 0$; $W$ equals $|\theta|$. A generator that moves its segment towards the data does not
-# lower JS at all until it lands exactly on it. Real images behave like these segments: Arjovsky and
+# The numbers repeat the derivation: JS is $\log 2$ for every shift, small or large, TV is 1 and KL is
+# infinite, all three zero only at $\theta = 0$; $W$ equals $|\theta|$. A generator that moves its
+# segment towards the data does not lower JS, TV or KL at all until it lands exactly on it.
+#
+# **Which convergence implies which** (Arjovsky et al. 2017, Theorem 2). Let $P$ be a distribution on a
+# compact space and $(P_n)$ a sequence of distributions on it. Then, as $n \to \infty$:
+# 1. $\delta(P_n, P) \to 0$ if and only if $\mathrm{JS}(P_n, P) \to 0$;
+# 2. $W(P_n, P) \to 0$ if and only if $P_n \to P$ in distribution (weak convergence);
+# 3. $\mathrm{KL}(P_n \,\|\, P) \to 0$ or $\mathrm{KL}(P \,\|\, P_n) \to 0$ implies the statements of 1;
+# 4. the statements of 1 imply those of 2.
+#
+# So KL is the strongest notion, then JS and TV, and $W$ the weakest: more sequences converge under $W$,
+# and so a loss built on $W$ gives a generator more ways to get close. The segments show that the
+# implications do not reverse: with $\theta_n = 2^{-n}$, $P_{\theta_n} \to P_0$ in distribution and in
+# $W$, while TV, JS and KL stay where they were.
+
+# %%
+rows = []
+for n in range(0, 8, 2):
+    shifted = segment(2.0**-n)
+    rows.append({"theta_n": 2.0**-n, "W": wasserstein_exact(p0, shifted)})
+    rows[-1] |= {"JS": js_divergence(p0, shifted)}
+    rows[-1] |= {"TV": total_variation(p0, shifted)}
+    rows[-1] |= {"KL": kl_divergence(p0, shifted)}
+lu.show_table(rows)
+w_shrinks = all(abs(r["W"] - r["theta_n"]) < 1e-6 for r in rows)
+stuck = all(np.isclose(r["TV"], 1) and np.isinf(r["KL"]) for r in rows)
+lu.claim("W -> 0 along theta_n while TV = 1 and KL = inf", w_shrinks and stuck)
+lu.claim(
+    "JS stays log 2 along theta_n",
+    all(abs(r["JS"] - np.log(2)) < 1e-9 for r in rows),
+)
+
+# %% [markdown]
+# The table is Theorem 2's counterexample in numbers: $W$ halves with every step of the sequence, the
+# other three do not move. Real images behave like these segments: Arjovsky and
 # Bottou (2017, *Towards Principled Methods for Training Generative Adversarial Networks*) showed that
 # distributions concentrated on low-dimensional manifolds are almost always disjoint, so a near-optimal
 # discriminator separates them perfectly and the generator's gradient vanishes or becomes unstable.
@@ -417,12 +489,12 @@ def ring_batches(start_batch: int):
 
 
 # %%
-def critic_iters_before(it: int, method: str) -> int:
+def critic_iters_before(it: int, method: str, n: int = n_critic) -> int:
     """Critic iterations before generator iteration `it` (0-based)."""
     warming_up = it < warmup_generator_iters or it % warmup_every == 0
     if method == "clip" and warming_up:
         return warmup_critic_iters
-    return n_critic
+    return n
 
 
 iterations = (0, 1, 30, 500)
@@ -477,7 +549,7 @@ def critic_step(
         fake = generator(z)
     estimate = critic(x_real).mean() - critic(fake).mean()
     loss_c = -estimate
-    if method == "gp":
+    if method == "gp" and penalty:  # penalty 0: a lazy step without it
         loss_c = loss_c + penalty * gradient_penalty(critic, x_real, fake)
     opt_c.zero_grad()
     loss_c.backward()
@@ -514,11 +586,11 @@ print(
 
 
 # %%
-def generator_step(generator, critic, opt_g) -> torch.Tensor:
-    """One generator iteration of Algorithm 1; returns its loss."""
+def generator_step(generator, critic, opt_g, m=batch_size) -> torch.Tensor:
+    """One generator iteration of Algorithm 1 on m samples; its loss."""
     # differentiate through the critic, not for it
     critic.requires_grad_(False)
-    z = torch.randn(batch_size, generator.nz, device=device)
+    z = torch.randn(m, generator.nz, device=device)
     loss_g = -critic(generator(z)).mean()
     opt_g.zero_grad()
     loss_g.backward()
@@ -610,34 +682,45 @@ def wgan_state(generator, critic, method, adam, iters, decay) -> dict:
 
 
 # %%
-def train_wgan(
-    name, generator, critic, batches, iters, method, c=clip, measure=None,
-    adam=(gp_lr, gp_betas), penalty=gp_weight, every=eval_every_mnist,
-    decay=False,
-):  # fmt: skip
-    """WGAN ("clip"), WGAN-GP ("gp") or an SN critic ("sn"); the run.
-
-    decay: both learning rates fall to 0 over the second half.
-    """
-    state = wgan_state(generator, critic, method, adam, iters, decay)
-    clipping = c if method == "clip" else None
-    config = {"method": method, "c": clipping, "n_eval": n_eval}
+def wgan_config(method, c, adam, penalty, decay, n, lazy) -> dict:
+    """What a run's checkpoint key must know beyond the code."""
+    config = {"method": method, "c": c if method == "clip" else None}
+    config |= {"n_eval": n_eval, "n_critic": n, "lazy": lazy}
     config |= {"decay": decay} if decay else {}
     if method != "clip":
         config |= {"adam": adam, "penalty": penalty if method == "gp" else 0}
+    return config
+
+
+# %%
+def train_wgan(
+    name, generator, critic, batches, iters, method, c=clip, measure=None,
+    adam=(gp_lr, gp_betas), penalty=gp_weight, every=eval_every_mnist,
+    decay=False, n_critic=n_critic, lazy=1,
+):  # fmt: skip
+    """WGAN ("clip"), WGAN-GP ("gp") or an SN critic ("sn"); the run.
+
+    decay: both learning rates fall to 0 over the second half; lazy: the
+    penalty on every lazy-th critic step only, weighted lazy * penalty.
+    """
+    state = wgan_state(generator, critic, method, adam, iters, decay)
+    config = wgan_config(method, c, adam, penalty, decay, n_critic, lazy)
     code = [f for f in (batches, measure) if f]
     run = lu.start_run(name, config, state, iters, code=code)
     # resume exactly: skip the batches that the trained iterations used
-    used = sum(critic_iters_before(i, method) for i in range(run.step))
-    real = batches(used)
+    done = sum(
+        critic_iters_before(i, method, n_critic) for i in range(run.step)
+    )
+    real = batches(done)
     for it in lu.training_steps(run, desc=name):
         started = time.perf_counter()
-        for _ in range(critic_iters_before(it, method)):
-            x_real = next(real)
+        for _ in range(critic_iters_before(it, method, n_critic)):
+            weight = penalty * lazy if done % lazy == 0 else 0.0
+            x_real, done = next(real), done + 1
             estimate, loss_c = critic_step(
-                critic, generator, state["opt_c"], x_real, method, c, penalty
+                critic, generator, state["opt_c"], x_real, method, c, weight
             )
-        loss_g = generator_step(generator, critic, state["opt_g"])
+        loss_g = generator_step(generator, critic, state["opt_g"], len(x_real))
         state["sched_g"].step()
         state["sched_c"].step()
         check_finite(name, it, loss_c, loss_g)
@@ -724,8 +807,9 @@ def gan_state(generator, discriminator, steps, opt) -> dict:
 
 # %%
 def train_gan(
-    name, generator, discriminator, batches, steps, opt, measure=None
-):
+    name, generator, discriminator, batches, steps, opt, measure=None,
+    every=eval_every_gan,
+):  # fmt: skip
     """A standard GAN: one D step, then one G step on the same fakes.
 
     opt: Adam's lr_g, lr_d and betas, and decay (see lr_schedule).
@@ -746,9 +830,7 @@ def train_gan(
         state["sched_d"].step()
         check_finite(name, step, loss_d, loss_g)
         record(run.history, started, loss_d=loss_d, loss_g=loss_g)
-        maybe_measure(
-            run, step + 1, measure, generator, eval_every_gan, "loss_d"
-        )
+        maybe_measure(run, step + 1, measure, generator, every, "loss_d")
     return run
 
 
@@ -1492,6 +1574,15 @@ lu.glue("wgan_floor_ratio", fd_last / floor_eval)
 lu.claim("the WGAN estimate tracks quality: rho >= 0.8", rho_wgan >= 0.8)
 lu.claim("WGAN's estimate and FD both fall over the run", both_fall)
 lu.claim(
+    "WGAN's estimate rises at least once while its FD falls",
+    any(
+        w1 > w0 and f1 < f0
+        for w0, w1, f0, f1 in zip(
+            h["w_recent"], h["w_recent"][1:], h["fd"], h["fd"][1:]
+        )
+    ),
+)
+lu.claim(
     "WGAN's FD moves slowly: it falls by less than 40%",
     fd_last > 0.6 * fd_first,
 )
@@ -1501,8 +1592,9 @@ lu.claim(
 
 # %% [markdown]
 # **The estimate tracks quality.** After the warm-up, the critic's estimate and the Fréchet distance
-# fall together, point after point: the rank correlation is {glue:text}`rho_wgan:.2f`, and the scatter
-# is nearly a monotone curve. This is the paper's central practical claim (its Figure 3), reproduced:
+# fall together: the rank correlation is {glue:text}`rho_wgan:.2f`. Not point after point: the
+# estimate has a bump in the middle of the run while the distance keeps falling, a reminder that five
+# critic steps per generator step keep the critic only near its optimum. This is the paper's central practical claim (its Figure 3), reproduced:
 # because the critic is retrained close to its optimum before every generator step, its estimate is
 # $K \cdot W$ for the *current* generator with a $K$ that hardly changes within the run, so it falls when
 # the generator gets closer to the data. We follow the training estimate, averaged since the last
@@ -1551,19 +1643,27 @@ lu.claim(
     "the standard GAN's FD falls by a factor of 3 or more",
     3 * h["fd"][-1] <= h["fd"][0],
 )
-lu.claim("its D loss does not track quality: |rho| < 0.5", abs(rho_gan) < 0.5)
+loss_d_last = h["loss_d_recent"][-1]
+lu.glue("gan_loss_d_first", h["loss_d_recent"][0])
+lu.glue("gan_loss_d_last", loss_d_last)
+lu.claim("its D loss rises as its FD falls: rho <= -0.5", rho_gan <= -0.5)
+lu.claim("its D loss ends below log 4", loss_d_last < np.log(4))
 
 # %% [markdown]
-# **A GAN's discriminator loss does not track quality.** Over the same kind of measurements the Fréchet
-# distance of the standard GAN falls from {glue:text}`gan_fd_first:.0f` to
-# {glue:text}`gan_fd_last:.0f`, while its discriminator loss jumps up and down with no trend that
-# follows it: its rank correlation with the distance is {glue:text}`rho_gan:.2f`. The loss measures
-# the *current* discriminator against the *current* generator; as the generator improves, the
-# discriminator improves with it, and the game stays balanced at about the same loss (chapter 3 made
-# the same observation). The WGAN critic is different because it is trained to (near) optimality for
-# each generator: its value is a property of the generator, not of the game.
+# **A GAN's discriminator loss follows the game, not the distance.** Over the same kind of measurements
+# the Fréchet distance of the standard GAN falls from {glue:text}`gan_fd_first:.0f` to
+# {glue:text}`gan_fd_last:.0f`, and its discriminator loss *rises*, from
+# {glue:text}`gan_loss_d_first:.2f` to {glue:text}`gan_loss_d_last:.2f` (rank correlation
+# {glue:text}`rho_gan:.2f`): early on the discriminator wins easily, and as the generator improves it
+# loses ground, the loss drifting towards $\log 4 \approx 1.39$, its value when $D = 1/2$ everywhere
+# (chapter 1). So the loss moves with quality here, but it is not a measure of it. It moves the wrong
+# way for a distance, and it measures the *current* discriminator against the *current* generator: the
+# same samples give a lower loss against a stronger discriminator and a higher one against a weaker
+# one, and a balanced game sits near $\log 4$ whether both players are poor or both are good. The WGAN
+# critic is different because it is trained to (near) optimality for each generator: its value is a
+# property of the generator, not of the game.
 #
-# ## 5.7 WGAN-GP: a gradient penalty instead of clipping
+# ## 5.7 WGAN-GP and spectral normalisation: digits in a CPU budget
 #
 # Gulrajani et al. (2017) start from a property of the optimal critic (their Proposition 1): if $f^*$
 # attains the supremum of the duality and $\pi$ is an optimal coupling, then for $(x, y) \sim \pi$, on
@@ -1586,6 +1686,45 @@ lu.claim("its D loss does not track quality: |rho| < 0.5", abs(rho_gan) < 0.5)
 # breaks by making every score depend on the whole batch (they suggest layer normalisation instead; we
 # use none, as their MNIST model). No warm-up either. The code is that of section 5.3 with
 # `method="gp"`: `critic_step` adds `gradient_penalty` to the loss and does not clip.
+#
+#
+# **Settings for a CPU budget.** At the paper's settings a WGAN-GP generator moves slowly: five critic
+# steps per generator step, each with a double backward pass, at a learning rate of $10^{-4}$. On two CPU
+# cores it would need far more than this chapter's few minutes to draw digits. We keep the method (the
+# loss, the penalty at interpolates, Adam with $\beta_1 = 0$, a critic without normalisation) and change
+# what sets its speed, each change beside the paper's value:
+#
+# | setting | Gulrajani et al. (2017) | here | why |
+# |---|---|---|---|
+# | learning rate | $10^{-4}$, constant | $2 \cdot 10^{-3}$, falling to 0 over the second half | bigger steps; the decay settles them |
+# | $\beta$ | $(0, 0.9)$ | $(0, 0.9)$ | unchanged |
+# | $n_\text{critic}$ | 5 | 1 | five times as many generator steps per second |
+# | penalty | every critic step, $\lambda = 10$ | every 4th critic step, weight $4\lambda$ | *lazy* regularisation |
+# | batch size $m$ | 64 | 32 | twice as many steps per second |
+#
+# Lazy regularisation comes from Karras et al. (2020, *Analyzing and Improving the Image Quality of
+# StyleGAN*): the penalty changes slowly, so computing it on one step in four, with four times the
+# weight, keeps its average effect and saves three double backward passes in four. With
+# $n_\text{critic} = 1$ the critic is no longer trained close to its optimum before each generator step,
+# which is what made WGAN's estimate a measure of the generator (section 5.6); the cost of that choice is
+# read below.
+
+
+# %%
+def mnist_batches_fast(start_batch: int):
+    """Real MNIST batches of fast_batch_size, from batch start_batch on."""
+    batches = lu.minibatches(
+        x_train,
+        batch_size=fast_batch_size,
+        seed=settings.seed,
+        start_step=start_batch,
+    )
+    return (batch for (batch,) in batches)
+
+
+fast = dict(adam=fast_adam, decay=True, n_critic=fast_n_critic)
+fast |= dict(measure=measure, every=eval_every_fast)
+print("batch:", tuple(next(mnist_batches_fast(0)).shape))
 
 # %%
 torch.manual_seed(settings.seed)
@@ -1596,79 +1735,102 @@ gp_g.apply(lu.dcgan_weights_init)
 gp_c.apply(lu.dcgan_weights_init)
 gp_run = train_wgan(
     "mnist wgan-gp",
-    gp_g,
-    gp_c,
-    mnist_batches,
-    mnist_iters_gp,
-    "gp",
-    measure=measure,
+    *(gp_g, gp_c, mnist_batches_fast, mnist_iters_fast, "gp"),
+    lazy=lazy_every,
+    **fast,
 )
 
 # %%
-rho_gp = plot_estimate_vs_quality(gp_run, "WGAN-GP")
+rho_gp = plot_estimate_vs_quality(gp_run, "WGAN-GP (budget settings)")
 h = gp_run.history
-gp_peak = int(np.argmax(h["w_recent"]))
-# at least 3 measurements (a late peak: the last three)
-after = max(0, min(gp_peak, len(h["fd"]) - 3))
-rho_gp_after_peak = spearmanr(h["w_recent"][after:], h["fd"][after:])
-rho_gp_after_peak = float(rho_gp_after_peak.statistic)
 print(
-    f"WGAN-GP: rho(estimate, FD) = {rho_gp:.3f} over all {len(h['fd'])} "
-    "measurements"
+    f"WGAN-GP: rho(estimate, FD) = {rho_gp:.3f} over {len(h['fd'])} "
+    f"measurements; FD {h['fd'][0]:.0f} -> {h['fd'][-1]:.0f}"
 )
-print(
-    f"  the estimate peaks at iteration {h['eval_iter'][gp_peak]}; "
-    f"rho from there on = {rho_gp_after_peak:.3f}"
+lu.glue("rho_gp", rho_gp)
+lu.glue("gp_fd_first", h["fd"][0])
+lu.glue("gp_fd_last", h["fd"][-1])
+
+# %% [markdown]
+# **Spectral normalisation on MNIST.** The third way to bound the critic's slope (section 5.3) needs no
+# change to the loop either: the critic of WGAN-GP, with each convolution spectrally normalised, trained
+# with the same loss ($\mathbb{E} f(\tilde x) - \mathbb{E} f(x)$), optimiser and budget settings, and no
+# penalty. For a convolution torch normalises the weight viewed as a matrix of shape
+# (out, in $\cdot k_h \cdot k_w$), as Miyato et al. (2018) do; the largest singular value of that
+# matrix is not exactly the Lipschitz constant of the convolution (which applies the kernel at many
+# positions), but it bounds it within a factor that depends only on the kernel size and stride.
+# Miyato et al. pair their critic with the hinge loss or the standard GAN loss, with Adam at $10^{-4}$ to
+# $10^{-3}$ and one to five critic steps; we keep the Wasserstein loss, so that the three critics differ
+# only in how they are held Lipschitz.
+
+
+# %%
+class SNCritic(DCGANCritic):
+    """The critic of WGAN-GP, every convolution spectrally normalised."""
+
+    def __init__(self, ndf: int = ndf):
+        super().__init__(ndf, batch_norm=False)
+        self.apply(lu.dcgan_weights_init)  # then normalised: its scale goes
+        for i, layer in enumerate(self.net):
+            if isinstance(layer, nn.Conv2d):
+                self.net[i] = spectral_norm(layer)
+
+
+sn_c_demo = SNCritic()
+sigmas = [
+    torch.linalg.matrix_norm(layer.weight.flatten(1), ord=2).item()
+    for layer in sn_c_demo.net
+    if isinstance(layer, nn.Conv2d)
+]
+print("largest singular value of each reshaped weight:", np.round(sigmas, 2))
+
+# %%
+torch.manual_seed(settings.seed)
+sn_g = DCGANGenerator().to(device, memory_format=conv_format)
+sn_g.apply(lu.dcgan_weights_init)
+sn_c = SNCritic().to(device, memory_format=conv_format)
+sn_run = train_wgan(
+    "mnist sn critic",
+    *(sn_g, sn_c, mnist_batches_fast, mnist_iters_fast, "sn"),
+    **fast,
 )
 
 # %%
-rises = gp_peak >= 1 and h["fd"][gp_peak] < h["fd"][0]
-lu.glue("gp_peak_iter", h["eval_iter"][gp_peak])
-lu.glue("rho_gp", rho_gp)
-lu.glue("rho_gp_after_peak", rho_gp_after_peak)
-lu.claim("WGAN-GP's estimate first rises to a peak while its FD falls", rises)
-lu.claim("from the peak on rho(estimate, FD) >= 0.9", rho_gp_after_peak >= 0.9)
+rho_sn = plot_estimate_vs_quality(sn_run, "spectrally normalised critic")
+h = sn_run.history
+print(
+    f"SN critic: rho(estimate, FD) = {rho_sn:.3f} over {len(h['fd'])} "
+    f"measurements; FD {h['fd'][0]:.0f} -> {h['fd'][-1]:.0f}"
+)
+lu.glue("rho_sn", rho_sn)
+lu.glue("sn_fd_last", h["fd"][-1])
 lu.claim(
-    "WGAN-GP's rho over all measurements is lower than from the peak",
-    rho_gp < rho_gp_after_peak,
+    "neither budget critic's estimate tracks quality: |rho| < 0.5",
+    abs(rho_gp) < 0.5 and abs(rho_sn) < 0.5,
 )
 
 # %% [markdown]
-# **Reading the WGAN-GP curve.** Here the estimate first *rises*, up to its peak at iteration
-# {glue:text}`gp_peak_iter:d`, while the Fréchet distance already falls, and only then do the two fall
-# together. The penalised critic starts from a random network, without a warm-up, and it takes some
-# iterations to grow from a near-constant function to one that separates real from generated images at
-# its allowed slope: during that phase the estimate measures how much the critic has learnt, not how
-# far the generator is. From the peak on the critic keeps up with the generator and the rank
-# correlation is {glue:text}`rho_gp_after_peak:.2f`; over all measurements it is lower
-# ({glue:text}`rho_gp:.2f`) because of the rising phase. Read an estimate only once its critic has
-# caught up, whichever the method (WGAN's warm-up serves that purpose).
-#
-# **Equal wall time.** Each WGAN-GP critic step costs more (the double backward pass), each WGAN
-# generator iteration of the warm-up costs `warmup_critic_iters` critic steps. The fair comparison is at
-# equal training time (measurements excluded): the left panel. The right panel shows the same runs per
-# generator iteration.
+# **Four ways to train the same networks, at equal time.** Each curve is the Fréchet distance of
+# `n_eval` samples from the same fixed noise against the seconds spent training (measurements
+# excluded): WGAN as Algorithm 1, WGAN-GP and the SN critic with the budget settings, and the standard GAN
+# of section 5.6 (chapter 3's settings).
 
 # %% tags=["hide-input"]
-fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 3.8))
-for label, run in [
-    ("WGAN (clipping, RMSProp)", wgan_run),
-    ("WGAN-GP (Adam)", gp_run),
-    ("standard GAN (chapter 3)", gan_run),
-]:
-    grey = {"color": "grey", "alpha": 0.6} if "standard" in label else {}
-    style = dict(marker="o", markersize=3, label=label, **grey)
-    ax1.plot(run.history["eval_seconds"], run.history["fd"], **style)
-    ax2.plot(run.history["eval_iter"], run.history["fd"], **style)
-for ax in (ax1, ax2):
-    floor_label = f"real vs real ({n_eval} images)"
-    ax.axhline(floor_eval, color="black", linestyle=":", label=floor_label)
-    ax.set(yscale="log", ylabel="Fréchet distance")
-    ax.legend(fontsize=8)
-ax1.set_title("Quality against training time")
-ax1.set_xlabel("training seconds (measurements excluded)")
-ax2.set_title("Quality against iterations")
-ax2.set_xlabel("generator iteration (GAN: step)")
+mnist_runs = {
+    "WGAN (clipping, Algorithm 1)": wgan_run,
+    "WGAN-GP (budget settings)": gp_run,
+    "SN critic (budget settings)": sn_run,
+    "standard GAN (chapter 3)": gan_run,
+}
+fig, ax = plt.subplots(figsize=(9, 4.2))
+for label, run in mnist_runs.items():
+    h = run.history
+    ax.plot(h["eval_seconds"], h["fd"], marker="o", markersize=3, label=label)
+floor_label = f"real vs real ({n_eval} images)"
+ax.axhline(floor_eval, color="black", linestyle=":", label=floor_label)
+ax.set(yscale="log", xlabel="training seconds (measurements excluded)")
+ax.set(ylabel="Fréchet distance", title="Quality against training time")
+ax.legend(fontsize=8)
 plt.show()
 
 
@@ -1680,60 +1842,49 @@ def fd_at(run, when, key="eval_seconds"):
     return done[-1] if done else float("nan")
 
 
-def seconds_per_iteration(run, after=0):
-    """Mean training seconds per generator iteration after `after` ones."""
-    seconds = run.history["train_seconds"]
-    before = seconds[after - 1] if after else 0.0
-    return (seconds[-1] - before) / (len(seconds) - after)
+def total_seconds(run) -> float:
+    """Training seconds of the whole run (measurements excluded)."""
+    return run.history["train_seconds"][-1]
 
 
 # %%
-wgan_h, gp_h = wgan_run.history, gp_run.history
-equal_time = min(wgan_h["eval_seconds"][-1], gp_h["eval_seconds"][-1])
-wgan_fd_equal = fd_at(wgan_run, equal_time)
-gp_fd_equal = fd_at(gp_run, equal_time)
+fast_runs = {"WGAN-GP": gp_run, "SN critic": sn_run, "GAN": gan_run}
+equal_time = min(total_seconds(run) for run in fast_runs.values())
+fd_equal = {k: fd_at(run, equal_time) for k, run in fast_runs.items()}
+wgan_h = wgan_run.history
+wgan_first_s = wgan_h["eval_seconds"][0]
+wgan_fd_equal = fd_at(wgan_run, max(equal_time, wgan_first_s))
+for label, run in fast_runs.items():
+    print(f"{label:10} {total_seconds(run):5.0f} s of training", end="; ")
+    print(f"FD at {equal_time:.0f} s: {fd_equal[label]:.1f}")
+print(f"WGAN: first measured at {wgan_first_s:.0f} s (after the warm-up)")
+print(f"  FD {wgan_fd_equal:.0f} at {max(equal_time, wgan_first_s):.0f} s")
+
+# %%
+gp_gan_ratio = fd_equal["WGAN-GP"] / fd_equal["GAN"]
+sn_gan_ratio = fd_equal["SN critic"] / fd_equal["GAN"]
 warmup_seconds = wgan_h["train_seconds"][warmup_generator_iters - 1]
-warmup_share = warmup_seconds / wgan_h["train_seconds"][-1]
-wgan_iter_s = seconds_per_iteration(wgan_run, after=warmup_generator_iters)
-gp_iter_s = seconds_per_iteration(gp_run)
-equal_iter = wgan_h["eval_iter"][-1]
-gp_fd_iter = fd_at(gp_run, equal_iter, key="eval_iter")
-print(f"WGAN: {warmup_share:.0%} of its training time in the warm-up")
-print(
-    f"at {equal_time:.0f} s of training (the shorter run's total): "
-    f"FD WGAN {wgan_fd_equal:.0f}, WGAN-GP {gp_fd_equal:.0f}"
-)
-print(
-    f"seconds per generator iteration: WGAN {wgan_iter_s:.2f} after "
-    f"the warm-up, WGAN-GP {gp_iter_s:.2f}"
-)
-
-# %%
+warmup_share = warmup_seconds / total_seconds(wgan_run)
 lu.glue("equal_time", equal_time)
+lu.glue("gp_fd_equal", fd_equal["WGAN-GP"])
+lu.glue("sn_fd_equal", fd_equal["SN critic"])
+lu.glue("gan_fd_equal", fd_equal["GAN"])
 lu.glue("wgan_fd_equal", wgan_fd_equal)
-lu.glue("gp_fd_equal", gp_fd_equal)
+lu.glue("wgan_first_s", wgan_first_s)
+lu.glue("gp_gan_ratio", gp_gan_ratio)
+lu.glue("sn_gan_ratio", sn_gan_ratio)
 lu.glue("warmup_share", warmup_share)
-lu.glue("wgan_iter_s", wgan_iter_s)
-lu.glue("gp_iter_s", gp_iter_s)
-lu.glue("equal_iter", equal_iter)
-lu.glue("gp_fd_iter", gp_fd_iter)
-lu.glue("wgan_fd_iter", wgan_h["fd"][-1])
 
 # %%
-below = all(
-    fd_at(gp_run, t) < fd
-    for t, fd in zip(wgan_h["eval_seconds"], wgan_h["fd"])
+lu.claim("WGAN-GP within 1.5x the GAN's FD at equal time", gp_gan_ratio <= 1.5)
+lu.claim(
+    "the SN critic within 1.5x the GAN's FD at equal time", sn_gan_ratio <= 1.5
 )
-costlier = gp_iter_s > wgan_iter_s
-lu.claim("WGAN-GP's FD is below WGAN's at every time both measured", below)
+lu.claim(
+    "WGAN (clipping) stays 5+ times the others' FD",
+    wgan_fd_equal >= 5 * max(fd_equal.values()),
+)
 lu.claim("40% or more of WGAN's time goes to the warm-up", warmup_share >= 0.4)
-lu.claim(
-    "after the warm-up a WGAN-GP iteration costs more than WGAN's", costlier
-)
-lu.claim(
-    "at equal generator iterations WGAN-GP is closer to the data",
-    gp_fd_iter < wgan_h["fd"][-1],
-)
 
 # %% [markdown]
 # What the critics' weights look like after training: the clipped critic's weights against $\pm c$, the
@@ -1772,12 +1923,11 @@ lu.claim("most WGAN-GP critic weights lie beyond +-c", gp_beyond >= 0.5)
 # Fréchet distance:
 
 # %% tags=["hide-input"]
-fig, axes = plt.subplots(3, 3, figsize=(9, 9.4))
-runs = [("WGAN", wgan_run), ("WGAN-GP", gp_run), ("standard GAN", gan_run)]
-for row, (label, run) in enumerate(runs):
-    h = run.history
+fig, axes = plt.subplots(4, 3, figsize=(9, 12.6))
+for row, (label, run) in enumerate(mnist_runs.items()):
+    h, short = run.history, label.split(" (")[0]
     for ax, i in zip(axes[row], (0, len(h["fd"]) // 2, len(h["fd"]) - 1)):
-        title = f"{label}, iteration {h['eval_iter'][i]}\nFD {h['fd'][i]:.0f}"
+        title = f"{short}, iteration {h['eval_iter'][i]}\nFD {h['fd'][i]:.0f}"
         lu.show_images(
             h["snapshot"][i][:25].float(), nrow=5, ax=ax, title=title
         )
@@ -1788,100 +1938,126 @@ plt.show()
 # ### The final comparison
 #
 # Each generator draws `n_final` samples from the same noise, measured against the real-vs-real floor
-# for that number of samples. The WGAN and WGAN-GP samples are exported (`wgan.pt`, `wgan_gp.pt`).
+# for that number of samples. Beside them, the public reference script PyTorch-GAN `wgan_gp.py`
+# (Linder-Norén; an MLP generator and critic, Adam $2 \cdot 10^{-4}$, $n_\text{critic} = 5$,
+# $\lambda = 10$), run unchanged on this book's MNIST and measured with the same classifier by
+# `benchmarks/reference_wgan_gp.py`, once for about this chapter's training time and once for ten minutes.
+# Those two rows were recorded once, alone on a 2-core machine of the kind this chapter's outputs come
+# from (the date is in the table); the script is not part of the book, so this notebook reads them.
 
 # %%
 floor = lu.real_vs_real_distance(dataset, n=n_final)
 final_noise = lu.latent_noise(n_final, nz, seed=3)
 final, rows = {}, []
-for label, run, generator in [
-    ("WGAN", wgan_run, wgan_g),
-    ("WGAN-GP", gp_run, gp_g),
-    ("standard GAN", gan_run, gan_g),
-]:
+generators = {"WGAN": wgan_g, "WGAN-GP": gp_g, "SN critic": sn_g}
+generators["standard GAN"] = gan_g
+for (label, generator), run in zip(generators.items(), mnist_runs.values()):
     images = lu.generate(generator, final_noise)
-    final[label] = {"images": images, **lu.evaluate_samples(images, dataset)}
-    seconds = run.history["train_seconds"][-1]
-    f = final[label]
-    rows.append(
-        {
-            "model": label,
-            "iterations": run.total_steps,
-            "seconds": seconds,
-            "FD": f["frechet_distance"],
-            "floor": floor,
-            "classes": f["classes_covered"],
-            "confidence": f["mean_confidence"],
-        }
-    )
+    f = lu.evaluate_samples(images, dataset)
+    final[label] = {"images": images, **f}
+    rows.append({"model": label, "iterations": run.total_steps})
+    rows[-1] |= {"seconds": total_seconds(run), "FD": f["frechet_distance"]}
+    rows[-1] |= {"classes": f["classes_covered"]}
+    rows[-1] |= {"confidence": f["mean_confidence"]}
+
+# %%
+recorded = Path(lu.__file__).parent / "reference_runs.json"
+reference = json.loads(recorded.read_text())["wgan_gp.py"]
+for ref in sorted(reference, key=lambda r: r["training_seconds"]):
+    rows.append({"model": f"wgan_gp.py ({ref['date']})"})
+    rows[-1] |= {"iterations": ref["generator_iterations"]}
+    rows[-1] |= {"seconds": ref["training_seconds"]}
+    rows[-1] |= {"FD": ref["frechet_distance"]}
+    rows[-1] |= {"classes": ref["classes_covered"]}
+    rows[-1] |= {"confidence": ref["mean_confidence"]}
 lu.show_table(rows)
+print(f"real vs real floor ({n_final} images): {floor:.2f}")
 
 # %%
 fd_final = {k: v["frechet_distance"] for k, v in final.items()}
-wasserstein_best = min(fd_final["WGAN"], fd_final["WGAN-GP"])
-gan_classes = final["standard GAN"]["classes_covered"]
+gp_final = final["WGAN-GP"]
+ref_short, ref_long = sorted(reference, key=lambda r: r["training_seconds"])
 lu.glue("wgan_fd_final", fd_final["WGAN"])
 lu.glue("gp_fd_final", fd_final["WGAN-GP"])
+lu.glue("sn_fd_final", fd_final["SN critic"])
 lu.glue("gan_fd_final", fd_final["standard GAN"])
-lu.glue("gan_classes", gan_classes)
-lu.glue("gan_seconds", gan_run.history["train_seconds"][-1])
+lu.glue("gp_classes", gp_final["classes_covered"])
+lu.glue("gp_confidence", gp_final["mean_confidence"])
+lu.glue("sn_confidence", final["SN critic"]["mean_confidence"])
+lu.glue("gan_confidence", final["standard GAN"]["mean_confidence"])
+lu.glue("gp_seconds", total_seconds(gp_run))
 lu.glue("floor", floor)
 
 # %%
-no_digits = wasserstein_best >= 2 * fd_final["standard GAN"]
+for key in ("training_seconds", "frechet_distance", "mean_confidence"):
+    lu.glue(f"ref_short_{key}", ref_short[key])
+    lu.glue(f"ref_long_{key}", ref_long[key])
+lu.glue("ref_short_iters", ref_short["generator_iterations"])
+lu.glue("ref_long_iters", ref_long["generator_iterations"])
+
+# %%
+lu.claim("WGAN-GP covers all 10 classes", gp_final["classes_covered"] == 10)
+lu.claim("WGAN-GP's confidence >= 0.85", gp_final["mean_confidence"] >= 0.85)
 lu.claim(
-    "WGAN-GP's final FD is below WGAN's",
-    fd_final["WGAN-GP"] < fd_final["WGAN"],
+    "WGAN-GP beats wgan_gp.py at about equal time",
+    fd_final["WGAN-GP"] < ref_short["frechet_distance"],
 )
 lu.claim(
-    "no Wasserstein GAN makes digits: FD >= 2x the standard GAN's", no_digits
+    "wgan_gp.py's 600 s beat WGAN-GP's final FD",
+    ref_long["frechet_distance"] < fd_final["WGAN-GP"],
 )
 lu.claim(
-    "all three stay far above the floor: FD >= 20 times it",
-    min(fd_final.values()) >= 20 * floor,
-)
-lu.claim(
-    "the standard GAN draws digits of 6 classes or more", gan_classes >= 6
+    "WGAN (clipping) makes no digits: FD >= 5x WGAN-GP's",
+    fd_final["WGAN"] >= 5 * fd_final["WGAN-GP"],
 )
 
 # %% tags=["hide-input"]
-for name, label in [("wgan", "WGAN"), ("wgan_gp", "WGAN-GP")]:
+for name, label in [
+    ("wgan_clip", "WGAN"),
+    ("wgan_gp", "WGAN-GP"),
+    ("sn_gan", "SN critic"),
+]:
     images = final[label]["images"]
-    lu.export_samples(
-        name, images, lu.classify(images, dataset), domain=dataset
-    )
-fig, axes = plt.subplots(1, 3, figsize=(15, 5.4))
-for ax, label in zip(axes, final):
-    title = (
-        f"{label}: FD {final[label]['frechet_distance']:.0f}, "
-        f"{final[label]['classes_covered']} classes"
-    )
-    lu.show_images(final[label]["images"][:64], nrow=8, ax=ax, title=title)
+    labels = lu.classify(images, dataset)
+    lu.export_samples(name, images, labels, domain=dataset)
+fig, axes = plt.subplots(1, 4, figsize=(18, 5.2))
+for ax, (label, f) in zip(axes, final.items()):
+    title = f"{label}: FD {f['frechet_distance']:.0f}"
+    lu.show_images(f["images"][:64], nrow=8, ax=ax, title=title)
 plt.show()
 
 # %% [markdown]
-# **WGAN-GP against WGAN.** At equal training time ({glue:text}`equal_time:.0f` s, the shorter run's
-# total) WGAN-GP's Fréchet distance is {glue:text}`gp_fd_equal:.0f` against WGAN's
-# {glue:text}`wgan_fd_equal:.0f`, and its curve is below WGAN's at every time where both were measured.
-# Three things add up. WGAN spends {glue:text}`warmup_share:.0%` of its training time in the warm-up.
-# After it, a WGAN-GP iteration costs more ({glue:text}`gp_iter_s:.2f` s against
-# {glue:text}`wgan_iter_s:.2f` s: the double backward pass), but Adam at $10^{-4}$ moves faster than
-# RMSProp at $5 \cdot 10^{-5}$: at iteration {glue:text}`equal_iter:d` WGAN-GP's distance is already
-# {glue:text}`gp_fd_iter:.0f` against WGAN's {glue:text}`wgan_fd_iter:.0f`. And the penalised critic
-# is not confined to a box of weights: {glue:text}`wgan_at_bound:.0%` of the WGAN critic's weights sit
-# at $\pm c$, while {glue:text}`gp_beyond:.0%` of the WGAN-GP critic's lie beyond it. The final table
-# says the same with `n_final` samples: {glue:text}`gp_fd_final:.0f` against
-# {glue:text}`wgan_fd_final:.0f`.
+# **The Wasserstein GANs make digits.** With the budget settings, WGAN-GP trained for
+# {glue:text}`gp_seconds:.0f` s draws digits of all {glue:text}`gp_classes:d` classes, read by the
+# classifier with a mean confidence of {glue:text}`gp_confidence:.2f` (the standard GAN's:
+# {glue:text}`gan_confidence:.2f`); its final Fréchet distance is {glue:text}`gp_fd_final:.0f`, the
+# spectrally normalised critic's {glue:text}`sn_fd_final:.0f` and the standard GAN's
+# {glue:text}`gan_fd_final:.0f`. At equal training time ({glue:text}`equal_time:.0f` s, the shortest of
+# the three runs) WGAN-GP's distance is {glue:text}`gp_gan_ratio:.2f` times the GAN's and the SN
+# critic's {glue:text}`sn_gan_ratio:.2f` times. The clipped WGAN of Algorithm 1 is still at
+# {glue:text}`wgan_fd_equal:.0f` at its first measurement after the warm-up
+# ({glue:text}`wgan_first_s:.0f` s; {glue:text}`warmup_share:.0%` of its training time goes to the
+# warm-up), and ends at {glue:text}`wgan_fd_final:.0f`, grey blobs with the first strokes. Arjovsky et al.
+# trained for about $10^5$ generator iterations, hundreds of times this run. This chapter tries no
+# faster variant of clipping on MNIST (the open exercise 6 gives the clipped WGAN the fixes' optimiser
+# on the ring): the point of the comparison is what the two fixes of clipping buy.
 #
-# **Neither Wasserstein GAN makes digits in this budget.** The standard GAN of chapter 3, with its
-# larger learning rate, reaches {glue:text}`gan_fd_final:.0f` in {glue:text}`gan_seconds:.0f` s of
-# training and draws digits of {glue:text}`gan_classes:d` classes; the WGAN samples are still grey blobs
-# and the WGAN-GP samples dark images with strokes that are rarely a clean digit, both at least twice as
-# far from the data as the standard GAN's. The classifier's reading of them (the table's classes and
-# confidence) says little: it must put every image into some class, blobs included. What the Wasserstein
-# GANs buy is a loss that means something and a critic that can be trained to optimality, not speed: at
-# the papers' learning rates they need many more iterations than a CPU chapter affords. All three stay
-# far above the real-vs-real floor ({glue:text}`floor:.2f`).
+# **Against the reference script.** PyTorch-GAN's `wgan_gp.py` (the paper's settings, an MLP) reached a
+# distance of {glue:text}`ref_short_frechet_distance:.0f` after {glue:text}`ref_short_training_seconds:.0f`
+# s of training ({glue:text}`ref_short_iters:,d` generator iterations), worse than this chapter's
+# WGAN-GP in about the same time; given {glue:text}`ref_long_training_seconds:.0f` s
+# ({glue:text}`ref_long_iters:,d` iterations) it reaches {glue:text}`ref_long_frechet_distance:.1f` with
+# a confidence of {glue:text}`ref_long_mean_confidence:.2f`, better than anything this chapter trains in
+# its budget. The budget settings buy speed early; the paper's settings are not wrong, they are slow.
+#
+# **What the estimate still says.** The rank correlation of the critic's estimate with the Fréchet
+# distance is {glue:text}`rho_wgan:.2f` for WGAN (Algorithm 1), but {glue:text}`rho_gp:.2f` for the
+# budget WGAN-GP and {glue:text}`rho_sn:.2f` for the SN critic: their estimates do not follow the
+# distance. Only the first critic is trained close to its optimum before each generator step; with $n_\text{critic} = 1$ and a learning rate that falls to zero,
+# the estimate mixes how far the generator is with how well the critic keeps up, and with the SN critic
+# its scale $K$ is unknown and changes as the layers' singular values are normalised away (Q6). Within
+# one run it remains a cheap signal; across runs, and as an absolute number, it is not (Q2). All runs stay
+# above the real-vs-real floor ({glue:text}`floor:.2f`).
 #
 # ## 5.8 Questions
 #
@@ -2077,13 +2253,16 @@ exercise_4 = lu.check_spectral_norm(spectral_norm_estimate)
 #   critic, Adam with $\beta_1 = 0$).
 # * The critic's training estimate can be checked against an independent measure of quality with a rank
 #   correlation; a standard GAN's discriminator loss cannot be used that way.
-# * In this chapter's short CPU budget neither Wasserstein GAN makes digits (Fréchet distances
-#   {glue:text}`wgan_fd_final:.0f` and {glue:text}`gp_fd_final:.0f`, against the standard GAN's
-#   {glue:text}`gan_fd_final:.0f`). On the ring no clipped WGAN covers more than
-#   {glue:text}`wgan_modes_max:d` of the 8 modes, while WGAN-GP and the spectrally normalised critic,
-#   with the same networks and Adam, cover {glue:text}`gp_ring_modes:d` and {glue:text}`sn_ring_modes:d`,
-#   with {glue:text}`gp_ring_good:.0%` and {glue:text}`sn_ring_good:.0%` of their samples near a centre
-#   (real samples: {glue:text}`real_ring_good:.0%`).
+# * Algorithm 1 as published needs far more iterations than a CPU chapter affords: its MNIST samples
+#   stay grey blobs (Fréchet distance {glue:text}`wgan_fd_final:.0f`). With settings chosen for the
+#   budget (a larger, decaying learning rate, one critic step, a lazy penalty, smaller batches), WGAN-GP
+#   and the spectrally normalised critic draw readable digits ({glue:text}`gp_fd_final:.0f` and
+#   {glue:text}`sn_fd_final:.0f`, against the standard GAN's {glue:text}`gan_fd_final:.0f`). On the
+#   ring no clipped WGAN covers more than {glue:text}`wgan_modes_max:d` of the 8 modes, while WGAN-GP
+#   and the spectrally normalised critic, with the same networks and Adam, cover
+#   {glue:text}`gp_ring_modes:d` and {glue:text}`sn_ring_modes:d`, with {glue:text}`gp_ring_good:.0%`
+#   and {glue:text}`sn_ring_good:.0%` of their samples near a centre (real samples:
+#   {glue:text}`real_ring_good:.0%`).
 # * Spectral normalisation divides each layer's weight by its largest singular value, estimated by
 #   power iteration (Exercise 4): a third way to bound the critic's slope, with no penalty to compute.
 
@@ -2117,30 +2296,36 @@ metrics = {
     "wgan_rho_estimate_fd": rho_wgan,
     "gan_rho_dloss_fd": rho_gan,
     "gp_rho_estimate_fd": rho_gp,
-    "gp_rho_after_peak": rho_gp_after_peak,
+    "sn_rho_estimate_fd": rho_sn,
     "wgan_fd_first": wgan_run.history["fd"][0],
     "wgan_fd_last": wgan_run.history["fd"][-1],
-    "gp_fd_first": gp_run.history["fd"][0],
-    "gp_fd_last": gp_run.history["fd"][-1],
 }
 
 # %%
 metrics |= {
     "equal_time_s": equal_time,
     "wgan_fd_at_equal_time": wgan_fd_equal,
-    "gp_fd_at_equal_time": gp_fd_equal,
-    "gp_minus_wgan_fd_at_equal_time": gp_fd_equal - wgan_fd_equal,
+    "gp_fd_at_equal_time": fd_equal["WGAN-GP"],
+    "sn_fd_at_equal_time": fd_equal["SN critic"],
+    "gan_fd_at_equal_time": fd_equal["GAN"],
+    "gp_over_gan_fd_at_equal_time": gp_gan_ratio,
+    "sn_over_gan_fd_at_equal_time": sn_gan_ratio,
     "real_vs_real_fd": floor,
-    "wgan_fd_final": fd_final["WGAN"],
-    "gp_fd_final": fd_final["WGAN-GP"],
-    "gan_fd_final": fd_final["standard GAN"],
-    "wgan_train_seconds": wgan_run.history["train_seconds"][-1],
-    "gp_train_seconds": gp_run.history["train_seconds"][-1],
-    "gan_train_seconds": gan_run.history["train_seconds"][-1],
-    "exercises_passed": sum(
-        map(int, (exercise_1, exercise_2, exercise_3, exercise_4))
-    ),
 }
+for label, key in [
+    ("WGAN", "wgan"),
+    ("WGAN-GP", "gp"),
+    ("SN critic", "sn"),
+    ("standard GAN", "gan"),
+]:
+    metrics[f"{key}_fd_final"] = fd_final[label]
+    metrics[f"{key}_classes_final"] = final[label]["classes_covered"]
+    metrics[f"{key}_confidence_final"] = final[label]["mean_confidence"]
+for key, run in zip(("wgan", "gp", "sn", "gan"), mnist_runs.values()):
+    metrics[f"{key}_train_seconds"] = total_seconds(run)
+metrics["exercises_passed"] = sum(
+    map(int, (exercise_1, exercise_2, exercise_3, exercise_4))
+)
 
 # %%
 exercises = {
