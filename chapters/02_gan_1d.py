@@ -789,7 +789,7 @@ for label, run in recipe_runs.items():
     w1s = recipe_w1[label]
     rows.append({"run": label, "W1 at the end": w1s[-1]})
     rows[-1] |= {"best W1": min(w1s), "seconds": run.trained_seconds}
-lu.show_table(rows)
+display(lu.show_table(rows))
 final_w1 = {label: w1s[-1] for label, w1s in recipe_w1.items()}
 
 # %%

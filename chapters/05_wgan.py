@@ -33,6 +33,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 import torch.nn.functional as F
+from IPython.display import display
 from scipy.optimize import linear_sum_assignment
 from scipy.stats import spearmanr
 from torch import nn
@@ -279,7 +280,7 @@ for n in range(0, 8, 2):
     rows[-1] |= {"JS": js_divergence(p0, shifted)}
     rows[-1] |= {"TV": total_variation(p0, shifted)}
     rows[-1] |= {"KL": kl_divergence(p0, shifted)}
-lu.show_table(rows)
+display(lu.show_table(rows))
 w_shrinks = all(abs(r["W"] - r["theta_n"]) < 1e-6 for r in rows)
 stuck = all(np.isclose(r["TV"], 1) and np.isinf(r["KL"]) for r in rows)
 lu.claim("W -> 0 along theta_n while TV = 1 and KL = inf", w_shrinks and stuck)
@@ -1487,11 +1488,11 @@ print(
 
 
 # %%
-def mnist_batches(start_batch: int):
-    """Real MNIST batches from batch number start_batch on."""
+def mnist_batches(start_batch: int, size: int = batch_size):
+    """Real MNIST batches of `size` from batch number start_batch on."""
     batches = lu.minibatches(
         x_train,
-        batch_size=batch_size,
+        batch_size=size,
         seed=settings.seed,
         start_step=start_batch,
     )
@@ -1715,14 +1716,8 @@ lu.claim("its D loss ends below log 4", loss_d_last < np.log(4))
 
 # %%
 def mnist_batches_fast(start_batch: int):
-    """Real MNIST batches of fast_batch_size, from batch start_batch on."""
-    batches = lu.minibatches(
-        x_train,
-        batch_size=fast_batch_size,
-        seed=settings.seed,
-        start_step=start_batch,
-    )
-    return (batch for (batch,) in batches)
+    """The budget runs' batches: mnist_batches of fast_batch_size."""
+    return mnist_batches(start_batch, fast_batch_size)
 
 
 fast = dict(adam=fast_adam, decay=True, n_critic=fast_n_critic)
@@ -1973,7 +1968,7 @@ for ref in sorted(reference, key=lambda r: r["training_seconds"]):
     rows[-1] |= {"FD": ref["frechet_distance"]}
     rows[-1] |= {"classes": ref["classes_covered"]}
     rows[-1] |= {"confidence": ref["mean_confidence"]}
-lu.show_table(rows)
+display(lu.show_table(rows))
 print(f"real vs real floor ({n_final} images): {floor:.2f}")
 
 # %%
