@@ -82,12 +82,10 @@ fast_n_critic = 1  # critic iterations per generator iteration (paper: 5)
 lazy_every = 4  # the penalty every 4th critic step, weighted 4 lambda
 fast_batch_size = 32  # m (paper: 64)
 mnist_iters_fast = lu.pick(full=3200, smoke=8)  # WGAN-GP generator iterations
-mnist_iters_sn = lu.pick(
-    full=2900, smoke=8
-)  # the SN critic's: about equal time
+mnist_iters_sn = lu.pick(full=2200, smoke=8)  # the SN critic's iterations
 eval_every_fast = lu.pick(full=320, smoke=4)  # iterations per measurement
-gan_steps = lu.pick(full=2200, smoke=12)  # standard GAN: about equal time
-eval_every_gan = lu.pick(full=240, smoke=4)  # GAN steps per measurement
+gan_steps = lu.pick(full=1600, smoke=12)  # standard GAN steps
+eval_every_gan = lu.pick(full=160, smoke=4)  # GAN steps per measurement
 n_eval = lu.pick(full=1000, smoke=200)  # samples per FD during training
 n_final = lu.pick(full=10_000, smoke=1000)  # samples of the final measures
 # the 2D ring of chapter 2
@@ -1051,10 +1049,10 @@ plt.show()
 # (four of them shown).
 
 # %% tags=["hide-input"]
-n_snaps = len(ring_runs["WGAN-GP"].history["snapshot"])
-picks = sorted({0, 1, n_snaps // 2, n_snaps - 1})  # four of them
-fig, axes = plt.subplots(3, len(picks), figsize=(9.6, 7.6), sharey=True)
+fig, axes = plt.subplots(3, 4, figsize=(9.6, 7.6), sharey=True)
 for row, label in zip(axes, bounded):
+    n_snaps = len(ring_runs[label].history["snapshot"])
+    picks = sorted({0, 1, n_snaps // 2, n_snaps - 1})  # four of them
     h = {
         k: [v[i] for i in picks]
         for k, v in ring_runs[label].history.items()
