@@ -1,13 +1,3 @@
-# ---
-# jupyter:
-#   jupytext:
-#     formats: ipynb,py:percent
-#   kernelspec:
-#     display_name: Python 3 (ipykernel)
-#     language: python
-#     name: python3
-# ---
-
 # %% [markdown]
 # # 3. MNIST: an MLP GAN against a DCGAN
 #
@@ -79,7 +69,7 @@ study = {  # one change to the DCGAN per run
 }
 other_dataset = "fashion"  # section 3.9 trains the DCGAN on it too
 other_steps = lu.pick(full=600, smoke=10)
-deeper_steps = lu.pick(full=4000, smoke=20)  # the deeper DCGAN (3.10)
+deeper_steps = lu.pick(full=1600, smoke=20)  # the deeper DCGAN (3.10)
 snapshot_every = lu.pick(full=100, smoke=10)  # steps between sample grids
 eval_every = lu.pick(full=150, smoke=10)  # steps between measurements
 n_eval_during = lu.pick(full=2000, smoke=500)  # samples per measurement
@@ -1094,7 +1084,7 @@ plt.show()
 # A generator must therefore get both right to come near the floor: the share of each class *and* the
 # shape of each. This is what about two epochs of a small unconditional DCGAN leave to learn (short
 # training: the PyTorch DCGAN example's default is 25 epochs, with wider networks). Section 3.10 tries
-# deeper networks trained longer; chapter 4 gives the same networks the class: the shares are then chosen by
+# deeper networks with decaying rates; chapter 4 gives the same networks the class: the shares are then chosen by
 # us, and each class gets its own generator input, and the chapter measures how much closer that brings them.
 #
 # ## 3.6 A hyperparameter study
@@ -1568,10 +1558,10 @@ verdict = DeeperDCGANDiscriminator()(torch.zeros(2, 1, 28, 28))
 print("output:", tuple(image.shape), "->", tuple(verdict.shape))
 
 # %% [markdown]
-# We train it for `deeper_steps` steps, twice the DCGAN's 2,000. For the first 2,000 the learning rate is
+# We train it for `deeper_steps` steps, fewer than the DCGAN's `n_steps`. For the first half the learning rate is
 # the DCGAN's, so the two curves below compare the networks alone up to that point; over the second half
 # both rates then decay linearly to zero, as in chapters 4 and 6, so that the players settle instead of
-# oscillating around the end point.
+# oscillating around the end point. From there on the two curves differ in depth *and* schedule.
 
 # %%
 torch.manual_seed(settings.seed)
@@ -1589,7 +1579,10 @@ for label, run in (("DCGAN", dcgan_run), ("deeper DCGAN", deeper_run)):
     ax.plot(
         run.history["eval_step"], run.history["fd"], marker=".", label=label
     )
-ax.axvline(n_steps, color="grey", ls=":", label="the deeper run's rates decay")
+decay_start = deeper_steps // 2
+ax.axvline(
+    decay_start, color="grey", ls=":", label="the deeper run's rates decay"
+)
 ax.set(yscale="log", xlabel="training step")
 ax.set(ylabel=f"Fréchet distance ({n_eval_during} samples)")
 ax.set(title="Distance to the real test digits during training")
@@ -1604,7 +1597,7 @@ plt.show()
 common = set(dcgan_run.history["eval_step"]) & set(
     deeper_run.history["eval_step"]
 )
-last_common = max(common)
+last_common = max(step for step in common if step <= decay_start)
 dcgan_then = at_step(dcgan_run, "fd", last_common)
 deeper_then = at_step(deeper_run, "fd", last_common)
 depth_ratio = lu.glue("depth_ratio", deeper_then / dcgan_then)
@@ -1613,10 +1606,13 @@ decay_ratio = lu.glue(
 )
 lu.glue("last_common", last_common)
 lu.claim(
-    "at equal rates the deeper DCGAN is well ahead (< 0.75x)",
-    depth_ratio < 0.75,
+    "at equal rates the deeper DCGAN is ahead (< 0.9x)", depth_ratio < 0.9
 )
 lu.claim("the decaying second half lowers it further", decay_ratio < 0.8)
+deeper_fds = deeper_run.history["fd"]
+lu.claim(
+    "its distance still falls at the end", deeper_fds[-1] < deeper_fds[-2]
+)
 print(
     f"at step {last_common}: deeper DCGAN {depth_ratio:.0%} of the DCGAN's FD"
 )
@@ -1676,15 +1672,15 @@ gain = lu.glue("equal_gain_x", shapes_only / deeper_shapes)
 cost = seconds_per_epoch(deeper_run) / seconds_per_epoch(dcgan_run)
 deeper_cost = lu.glue("deeper_cost_x", cost)
 lu.claim(
-    "the deeper DCGAN is several times closer (< 0.3x)",
-    deeper_x < 0.3 * dcgan_x,
+    "the deeper DCGAN is at most 0.6 times as far as the DCGAN",
+    deeper_x < 0.6 * dcgan_x,
 )
 lu.claim("the deeper DCGAN covers every class", deep["classes_covered"] == 10)
 lu.claim(
     "its class shares cost less than half the DCGAN's",
     deeper_shares_only < 0.5 * shares_only,
 )
-lu.claim("at equal shares it is over 3x closer than the DCGAN", gain > 3)
+lu.claim("at equal shares it is 1.5+ times closer than the DCGAN", gain > 1.5)
 lu.claim("an epoch of the deeper DCGAN costs more (> 1.5x)", deeper_cost > 1.5)
 lu.claim(
     "what remains is mostly the shapes", deeper_shapes > deeper_shares_only
@@ -1693,7 +1689,7 @@ print(f"deeper DCGAN: FD {deeper_fd:.1f} = {deeper_x:.1f} x the floor")
 print(f"trained in {deeper_run.trained_seconds:.0f} s")
 
 # %% [markdown]
-# **Reading the comparison.** Up to step 2,000, where both runs have had the same learning rate, the
+# **Reading the comparison.** Over the first half, where both runs have had the same learning rate, the
 # curves compare the networks alone: at the last common measurement (step {glue:text}`last_common:d`) the
 # deeper DCGAN is at {glue:text}`depth_ratio:.0%` of the DCGAN's distance, a gain from depth alone. The
 # second half, with the rates decaying, brings it down to {glue:text}`decay_ratio:.0%` of that. At the end
@@ -1702,7 +1698,7 @@ print(f"trained in {deeper_run.trained_seconds:.0f} s")
 # covered. Both causes found in section 3.5 shrank: real digits drawn with its class shares are only {glue:text}`deeper_shares_x:.1f` times the floor away,
 # so the shares are much closer to right, and its samples at equal shares are
 # {glue:text}`equal_gain_x:.1f` times closer than the DCGAN's. The price is in the table:
-# {glue:text}`deeper_cost_x:.1f` times the time per epoch, for twice the steps.
+# {glue:text}`deeper_cost_x:.1f` times the time per epoch, for fewer steps.
 #
 # Why depth, and in both players? The DCGAN's discriminator gives its verdict as a linear function of
 # features only two layers deep, which can hardly represent combinations such as "a loop that does not quite
@@ -1711,8 +1707,9 @@ print(f"trained in {deeper_run.trained_seconds:.0f} s")
 # what it is asked for, it needs layers that shape strokes at a fixed resolution rather than resizing at every
 # step. Exercise 6 puts this argument to the test. What remains is mostly of the same kind: the shapes
 # within each class (the distance at equal shares is larger than that of the shares alone). Longer
-# training and wider layers are the next steps on a bigger machine; chapter 4 gives the networks the class
-# instead.
+# training is the next step: this run stops at `deeper_steps` steps, under two epochs, to keep the chapter
+# within its time budget on a laptop CPU, and its distance was still falling when the rates reached zero
+# (open exercise 7); chapter 4 gives the networks the class instead.
 
 # %% [markdown]
 # ## 3.11 Questions
@@ -1860,7 +1857,10 @@ exercise_3 = lu.check_slerp(slerp)
 # discriminator, with the settings of section 3.10, and place both distances beside those of its table.
 # Explain the result with the game of chapter 1: what can a generator learn from a discriminator that
 # cannot tell its mistakes apart, and what can a discriminator teach a generator that cannot draw what
-# it is told?
+# it is told? **Exercise 7 (open).** How far does the deeper DCGAN get with more time? Set
+# `deeper_steps` to 4,000 (the rates then decay over the last 2,000), re-run section 3.10, and report the
+# Fréchet distance as a multiple of the floor, the class shares and the training time; then say what a
+# tenfold budget would buy if the distance kept falling at the rate of your last measurements.
 #
 # ## Summary
 #
