@@ -1929,8 +1929,9 @@ plt.show()
 # (Linder-Norén; an MLP generator and critic, Adam $2 \cdot 10^{-4}$, $n_\text{critic} = 5$,
 # $\lambda = 10$), run unchanged on this book's MNIST and measured with the same classifier by
 # `benchmarks/reference_wgan_gp.py`, once for about this chapter's training time and once for ten minutes.
-# Those two rows were recorded once, alone on a 2-core machine of the kind this chapter's outputs come
-# from (the date is in the table); the script is not part of the book, so this notebook reads them.
+# Those two rows were recorded once each on 2-core machines (the dates are in the table), with a third:
+# this chapter's WGAN-GP trained for about ten minutes; the script is not part of the book and the long
+# run would not fit in the chapter's budget, so this notebook reads the three rows.
 
 # %%
 floor = lu.real_vs_real_distance(dataset, n=n_final)
@@ -1948,10 +1949,15 @@ for (label, generator), run in zip(generators.items(), mnist_runs.values()):
     rows[-1] |= {"confidence": f["mean_confidence"]}
 
 # %%
-recorded = Path(lu.__file__).parent / "reference_runs.json"
-reference = json.loads(recorded.read_text())["wgan_gp.py"]
-for ref in sorted(reference, key=lambda r: r["training_seconds"]):
-    rows.append({"model": f"wgan_gp.py ({ref['date']})"})
+recorded = json.loads(
+    (Path(lu.__file__).parent / "reference_runs.json").read_text()
+)
+reference = recorded["wgan_gp.py"]
+(gp_long,) = recorded["chapter 5 WGAN-GP"]  # benchmarks/chapter_wgan_gp.py
+runs = sorted(reference, key=lambda r: r["training_seconds"]) + [gp_long]
+for ref in runs:
+    name = "WGAN-GP, longer" if ref is gp_long else "wgan_gp.py"
+    rows.append({"model": f"{name} ({ref['date']})"})
     rows[-1] |= {"iterations": ref["generator_iterations"]}
     rows[-1] |= {"seconds": ref["training_seconds"]}
     rows[-1] |= {"FD": ref["frechet_distance"]}
@@ -1979,8 +1985,12 @@ lu.glue("floor", floor)
 for key in ("training_seconds", "frechet_distance", "mean_confidence"):
     lu.glue(f"ref_short_{key}", ref_short[key])
     lu.glue(f"ref_long_{key}", ref_long[key])
+    lu.glue(f"gp_long_{key}", gp_long[key])
 lu.glue("ref_short_iters", ref_short["generator_iterations"])
 lu.glue("ref_long_iters", ref_long["generator_iterations"])
+lu.glue("gp_long_iters", gp_long["generator_iterations"])
+gp_long_ratio = gp_long["frechet_distance"] / ref_long["frechet_distance"]
+lu.glue("gp_long_ratio", gp_long_ratio)
 
 # %%
 lu.claim("WGAN-GP covers all 10 classes", gp_final["classes_covered"] == 10)
@@ -1992,6 +2002,14 @@ lu.claim(
 lu.claim(
     "wgan_gp.py's 600 s beat WGAN-GP's final FD",
     ref_long["frechet_distance"] < fd_final["WGAN-GP"],
+)
+lu.claim(
+    "WGAN-GP's settings for about as long: clearly better (< 0.75x)",
+    gp_long_ratio < 0.75 and gp_long["classes_covered"] == 10,
+)
+lu.claim(
+    "... and at least as confident",
+    gp_long["mean_confidence"] >= ref_long["mean_confidence"],
 )
 lu.claim(
     "WGAN (clipping) makes no digits: FD >= 5x WGAN-GP's",
@@ -2036,6 +2054,19 @@ plt.show()
 # ({glue:text}`ref_long_iters:,d` iterations) it reaches {glue:text}`ref_long_frechet_distance:.1f` with
 # a confidence of {glue:text}`ref_long_mean_confidence:.2f`, better than anything this chapter trains in
 # its budget. The budget settings buy speed early; the paper's settings are not wrong, they are slow.
+#
+# **The budget settings, given as long.** The last row is this chapter's WGAN-GP, unchanged but for its
+# length: {glue:text}`gp_long_iters:,d` generator iterations, the number that its measured speed fits in
+# ten minutes, with the learning rates falling over the second half as above
+# (`benchmarks/chapter_wgan_gp.py` runs the chapter's own cells and records the row). It trained for
+# {glue:text}`gp_long_training_seconds:.0f` s (the machine was not entirely its own for part of the
+# run) and reaches a distance of {glue:text}`gp_long_frechet_distance:.1f`,
+# {glue:text}`gp_long_ratio:.2f` times the script's after ten minutes, with a confidence of
+# {glue:text}`gp_long_mean_confidence:.2f`. If anything, the comparison leans towards the script: its
+# ten-minute row made about twice as many iterations per second as its short row, recorded on another
+# day, and as this row. So the settings that win early also win at equal, longer time: a convolutional generator and
+# critic, $n_\text{critic} = 1$ with a lazy penalty and a falling learning rate are worth more than the
+# paper's five critic steps at $10^{-4}$ on a CPU.
 #
 # **What the estimate still says.** The rank correlation of the critic's estimate with the Fréchet
 # distance is {glue:text}`rho_wgan:.2f` for WGAN (Algorithm 1), but {glue:text}`rho_gp:.2f` for the

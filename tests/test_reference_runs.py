@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import json
 
@@ -50,3 +51,39 @@ def test_the_runner_refuses_a_script_it_does_not_know(tmp_path):
         assert "not the wgan_gp.py" in str(stop)
     else:
         raise AssertionError("an unknown script was patched")
+
+
+def chapter_runner():
+    """benchmarks/chapter_wgan_gp.py as a module."""
+    path = REPO_ROOT / "benchmarks" / "chapter_wgan_gp.py"
+    spec = importlib.util.spec_from_file_location("chapter_wgan_gp", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_chapter_5_shows_its_own_wgan_gp_given_about_ten_minutes():
+    runs = json.loads((REPO_ROOT / "labutils" / "reference_runs.json").read_text())
+    (run,) = runs[chapter_runner().KEY]
+    assert FIELDS <= set(run) and run["n_samples"] == 10_000
+    assert 500 <= run["training_seconds"] <= 700
+
+
+def test_the_chapter_runner_takes_definitions_and_never_a_training_cell():
+    module = chapter_runner()
+    cells = module.chapter_cells()
+    joined = "\n".join(cells)
+    assert "def train_wgan(" in joined and "class DCGANCritic(" in joined
+    assert not any(module.trains(ast.parse(cell)) for cell in cells)
+    assert "gp_run = train_wgan(" not in joined and "gan_run = train_gan(" not in joined
+
+
+def test_the_chapter_runner_names_what_the_chapter_no_longer_defines(tmp_path, monkeypatch):
+    module = chapter_runner()
+    monkeypatch.setattr(module, "NEEDED", (*module.NEEDED, "no_such_name"))
+    try:
+        module.chapter_cells()
+    except SystemExit as stop:
+        assert "no_such_name" in str(stop)
+    else:
+        raise AssertionError("a missing definition went unnoticed")
