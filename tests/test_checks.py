@@ -1297,3 +1297,218 @@ def test_cyclegan_generator_step_accepts_a_correct_step(capsys):
 def test_cyclegan_generator_step_diagnoses_mistakes(capsys, fn, diagnosis):
     ok, out = run_checker(capsys, lu.check_cyclegan_generator_step, fn)
     assert not ok and "[fail]" in out and diagnosis in out, out
+
+
+# --- nearest-neighbour distances, fade-in (chapter 08) ------------------------------------------------------------
+
+
+def nn_correct(queries, references, chunk=256):
+    r_norms = (references**2).sum(1)
+    nearest = []
+    for q in queries.split(chunk):
+        squared = (q**2).sum(1, keepdim=True) - 2 * q @ references.T + r_norms
+        nearest.append(squared.min(1).values.clamp_min(0).sqrt())
+    return torch.cat(nearest)
+
+
+def nn_cdist(queries, references, chunk=256):
+    return torch.cat([torch.cdist(q, references).min(1).values for q in queries.split(chunk)])
+
+
+def nn_indexed_loop(queries, references, chunk=256):
+    out = torch.empty(len(queries))
+    for i in range(0, len(queries), chunk):
+        q = queries[i : i + chunk]
+        squared = (q**2).sum(1)[:, None] - 2 * q @ references.T + (references**2).sum(1)[None]
+        out[i : i + chunk] = squared.clamp_min(0).sqrt().min(1).values
+    return out
+
+
+def nn_chunks(queries, references, chunk, reduce):
+    """The distances with `reduce` (N_chunk, M) -> result of a chunk in place of the minimum and sqrt."""
+    parts = [reduce(torch.cdist(q, references)) for q in queries.split(chunk)]
+    return torch.cat(parts)
+
+
+def nn_squared(queries, references, chunk=256):
+    return nn_chunks(queries, references, chunk, lambda d: (d**2).min(1).values)
+
+
+def nn_mean(queries, references, chunk=256):
+    return nn_chunks(queries, references, chunk, lambda d: (d**2).mean(1).sqrt())
+
+
+def nn_indices(queries, references, chunk=256):
+    return nn_chunks(queries, references, chunk, lambda d: d.min(1).indices)
+
+
+def nn_indices_sqrt(queries, references, chunk=256):
+    return nn_chunks(queries, references, chunk, lambda d: (d**2).min(1).indices.sqrt())
+
+
+def nn_wrong_axis(queries, references, chunk=256):
+    return nn_chunks(queries, references, chunk, lambda d: d.min(0).values)
+
+
+def nn_drops_last_chunk(queries, references, chunk=256):
+    parts = [
+        torch.cdist(queries[i * chunk : (i + 1) * chunk], references).min(1).values
+        for i in range(len(queries) // chunk)
+    ]
+    return torch.cat(parts)
+
+
+def nn_float64(queries, references, chunk=256):
+    return nn_correct(queries.double(), references.double(), chunk)
+
+
+def nn_keepdim(queries, references, chunk=256):
+    return nn_chunks(queries, references, chunk, lambda d: d.min(1, keepdim=True).values)
+
+
+def nn_plus_cross_term(queries, references, chunk=256):
+    return nn_correct(queries, -references, chunk)
+
+
+def nn_list(queries, references, chunk=256):
+    return [torch.cdist(q, references).min(1).values for q in queries.split(chunk)]
+
+
+def nn_missing_query_norm(queries, references, chunk=256):
+    return torch.cat(
+        [
+            (-2 * q @ references.T + (references**2).sum(1)).min(1).values.sqrt()
+            for q in queries.split(chunk)
+        ]
+    )
+
+
+def nn_stub(queries, references, chunk=256):
+    raise NotImplementedError
+
+
+@pytest.mark.parametrize("fn", [nn_correct, nn_cdist, nn_indexed_loop])
+def test_nearest_neighbour_distances_accepts_correct_implementations(capsys, fn):
+    ok, out = run_checker(capsys, lu.check_nearest_neighbour_distances, fn)
+    assert ok and out.startswith("[pass] nearest-neighbour distances: "), out
+
+
+@pytest.mark.parametrize(
+    "fn, diagnosis",
+    [
+        (nn_squared, "these are squared distances"),
+        (nn_mean, "the mean over the references"),
+        (nn_indices, "indices of the nearest references"),
+        (nn_indices_sqrt, "indices of the nearest references"),
+        (nn_wrong_axis, "The minimum is taken over the queries (dim 0)"),
+        (nn_drops_last_chunk, "The last, partial chunk is missing"),
+        (nn_float64, "in the queries' dtype"),
+        (nn_keepdim, "no keepdim=True"),
+        (nn_plus_cross_term, "the cross term has the wrong sign"),
+        (nn_list, "torch.cat the chunks"),
+        (nn_missing_query_norm, "NaN"),
+    ],
+)
+def test_nearest_neighbour_distances_diagnoses_mistakes(capsys, fn, diagnosis):
+    ok, out = run_checker(capsys, lu.check_nearest_neighbour_distances, fn)
+    assert not ok and out.startswith("[fail] nearest-neighbour distances: "), out
+    assert diagnosis in out, out
+
+
+def fade_correct(low, high, alpha):
+    return (1 - alpha) * F.interpolate(low, scale_factor=2, mode="nearest") + alpha * high
+
+
+def fade_repeat_interleave(low, high, alpha):
+    up = low.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)
+    return torch.lerp(up, high, alpha)
+
+
+def fade_upsample_module(low, high, alpha):
+    return alpha * high + (1 - alpha) * nn.Upsample(scale_factor=2)(low)
+
+
+def fade_swapped(low, high, alpha):
+    return alpha * F.interpolate(low, scale_factor=2) + (1 - alpha) * high
+
+
+def fade_bilinear(low, high, alpha):
+    return (1 - alpha) * F.interpolate(low, scale_factor=2, mode="bilinear") + alpha * high
+
+
+def fade_no_upsampling(low, high, alpha):
+    return (1 - alpha) * low + alpha * high
+
+
+def fade_downsampled_high(low, high, alpha):
+    return (1 - alpha) * low + alpha * F.avg_pool2d(high, 2)
+
+
+def fade_fixed_alpha(low, high, alpha):
+    return fade_correct(low, high, 0.5)
+
+
+def fade_zero_stuffing(low, high, alpha):
+    up = torch.zeros_like(high)
+    up[..., ::2, ::2] = low
+    return (1 - alpha) * up + alpha * high
+
+
+def fade_in_place(low, high, alpha):
+    high *= alpha
+    return high + (1 - alpha) * F.interpolate(low, scale_factor=2)
+
+
+def fade_stub(low, high, alpha):
+    raise NotImplementedError
+
+
+@pytest.mark.parametrize("fn", [fade_correct, fade_repeat_interleave, fade_upsample_module])
+def test_fade_in_accepts_correct_implementations(capsys, fn):
+    ok, out = run_checker(capsys, lu.check_fade_in, fn)
+    assert ok and out.startswith("[pass] fade-in: "), out
+
+
+@pytest.mark.parametrize(
+    "fn, diagnosis",
+    [
+        (fade_swapped, "the weights are swapped"),
+        (fade_bilinear, "bilinear interpolation"),
+        (fade_no_upsampling, "double low first"),
+        (fade_downsampled_high, "you shrank high"),
+        (fade_fixed_alpha, "use the alpha argument"),
+        (fade_zero_stuffing, "a 2 x 2 block of its value"),
+        (fade_in_place, "changed high in place"),
+    ],
+)
+def test_fade_in_diagnoses_mistakes(capsys, fn, diagnosis):
+    ok, out = run_checker(capsys, lu.check_fade_in, fn)
+    assert not ok and out.startswith("[fail] fade-in: "), out
+    assert diagnosis in out, out
+
+
+@pytest.mark.parametrize(
+    "checker, fn",
+    [(lu.check_nearest_neighbour_distances, nn_stub), (lu.check_fade_in, fade_stub)],
+)
+def test_chapter_08_stubs_are_not_done(capsys, checker, fn):
+    ok, out = run_checker(capsys, checker, fn)
+    assert not ok and out.startswith("[not done] ") and "raise NotImplementedError" in out, out
+
+
+@pytest.mark.parametrize(
+    "checker, fn",
+    [(lu.check_nearest_neighbour_distances, nn_correct), (lu.check_fade_in, fade_correct)],
+)
+def test_chapter_08_checkers_are_deterministic_and_leave_the_random_state_alone(
+    capsys, checker, fn
+):
+    lu.seed_everything(3)
+    expected = torch.randn(5)
+    lu.seed_everything(3)
+    assert checker(fn) is True
+    assert torch.equal(torch.randn(5), expected)
+    first = capsys.readouterr().out
+    lu.seed_everything(4)
+    assert checker(fn) is True
+    assert capsys.readouterr().out == first

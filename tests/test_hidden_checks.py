@@ -503,6 +503,39 @@ def cyclegan_step(
     return loss.item()
 
 
+# --- chapter 08 -----------------------------------------------------------------------------------
+
+
+def nearest_distances(queries, references, chunk=256, clamp=True, squeeze=False):
+    """The solution's nearest-neighbour distances, without the clamp or with squeezed chunks."""
+    r_norms = (references**2).sum(1)
+    nearest = []
+    for i in range(0, len(queries), chunk):
+        q = queries[i : i + chunk].squeeze() if squeeze else queries[i : i + chunk]
+        squared = (q**2).sum(1, keepdim=True) - 2 * q @ references.T + r_norms
+        smallest = squared.min(1).values
+        nearest.append((smallest.clamp_min(0) if clamp else smallest).sqrt())
+    return torch.cat(nearest)
+
+
+def nearest_distances_all_at_once(queries, references, chunk=256):
+    return nearest_distances(queries, references, chunk=len(queries))
+
+
+def nearest_distances_fixed_chunk(queries, references, chunk=256):
+    return nearest_distances(queries, references, chunk=256)
+
+
+def fade_in_fixed_size(low, high, alpha):
+    return (1 - alpha) * F.interpolate(low, size=(14, 14), mode="nearest") + alpha * high
+
+
+def fade_in_no_grad_upsampling(low, high, alpha):
+    with torch.no_grad():
+        up = F.interpolate(low, scale_factor=2, mode="nearest")
+    return (1 - alpha) * up + alpha * high
+
+
 def bug(chapter, name, buggy, visible, phrase, label=None):
     """One case: a buggy implementation, the visible checker it passes, a phrase of the message."""
     label = label or buggy.__name__
@@ -775,6 +808,50 @@ BUGS = [
         lu.check_cyclegan_generator_step,
         "does not follow its gradient",
         "detached_cycle",
+    ),
+    bug(
+        "08_what_gans_learn",
+        "exact_copies",
+        partial(nearest_distances, clamp=False),
+        lu.check_nearest_neighbour_distances,
+        "Clamp the squared distances at 0",
+        "no_clamp",
+    ),
+    bug(
+        "08_what_gans_learn",
+        "chunked",
+        nearest_distances_all_at_once,
+        lu.check_nearest_neighbour_distances,
+        "use the chunk argument",
+    ),
+    bug(
+        "08_what_gans_learn",
+        "chunked",
+        nearest_distances_fixed_chunk,
+        lu.check_nearest_neighbour_distances,
+        "not a fixed size",
+    ),
+    bug(
+        "08_what_gans_learn",
+        "chunked",
+        partial(nearest_distances, squeeze=True),
+        lu.check_nearest_neighbour_distances,
+        "(no .squeeze())",
+        "squeezed_chunk",
+    ),
+    bug(
+        "08_what_gans_learn",
+        "any_resolution",
+        fade_in_fixed_size,
+        lu.check_fade_in,
+        "without fixed sizes",
+    ),
+    bug(
+        "08_what_gans_learn",
+        "gradients_flow",
+        fade_in_no_grad_upsampling,
+        lu.check_fade_in,
+        "torch.no_grad()",
     ),
 ]
 

@@ -21,6 +21,7 @@ from .ch06_pix2pix import (
     check_unet_skip_shapes,
 )
 from .ch07_cyclegan import check_cycle_loss, check_cyclegan_generator_step, check_translator
+from .ch08_what_gans_learn import check_fade_in, check_nearest_neighbour_distances
 
 __all__ = [
     "CheckFailed",
@@ -43,4 +44,6 @@ __all__ = [
     "check_cycle_loss",
     "check_translator",
     "check_cyclegan_generator_step",
+    "check_nearest_neighbour_distances",
+    "check_fade_in",
 ]
