@@ -1353,7 +1353,8 @@ print(
 # from one class to another somewhere along the row ({glue:text}`slerp_third:d` of them through a third
 # digit on the way); the other rows begin and end on the same digit. A generator that had memorised
 # isolated training images would have to jump from one to the next; this one moves through a continuous
-# family of digit-like shapes.
+# family of digit-like shapes. (Chapter 8 measures memorisation directly, by the distance from each
+# generated digit to its nearest training digit.)
 #
 # An interactive explorer: pick two noise seeds and a position between them. Without a live kernel (the
 # rendered book, the tests) the figure for the default values is shown below the controls.

@@ -850,6 +850,19 @@ DEFAULTS_DIFFER = {
 }
 
 
+def keep_difference(found: OpenExplorer, live: list[str], static: str) -> str:
+    """Save the live and the default figure that differ, and describe both (sizes, ink, count)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    stem = SCREENSHOTS / f"jupyterlab-{found.explorer.chapter}-default"
+    for name, src in (("live", live[0]), ("static", static)):
+        Path(f"{stem}-{name}.png").write_bytes(base64.b64decode(src.split(",", 1)[1]))
+    first, default = pixels(live[0]), pixels(static)
+    return (
+        f"{found.path}: {len(live)} live image(s); the first {first.shape}, ink {ink(live[0]):.4f}; "
+        f"the default {default.shape}, ink {ink(static):.4f}; saved as {stem}-live/-static.png"
+    )
+
+
 def test_an_explorer_starts_at_the_default_figure(lab, explorer):
     """Untouched, the live explorer draws what the rendered book shows: the figure for the default values."""
     lab.open(explorer.path)
@@ -861,6 +874,8 @@ def test_an_explorer_starts_at_the_default_figure(lab, explorer):
         live = live_images(lab, explorer, [], f"a click on '{explorer.explorer.button}'")
     assert live, f"the explorer of {explorer.path} shows no live figure in its panel"
     same = same_picture(live[0], static[-1])
+    if not same:  # keep the evidence of an intermittent difference (issue 19)
+        print(keep_difference(explorer, live, static[-1]))
     if not same and explorer.explorer.chapter in DEFAULTS_DIFFER:
         pytest.xfail(DEFAULTS_DIFFER[explorer.explorer.chapter])
     assert same, (
