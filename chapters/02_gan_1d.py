@@ -1,13 +1,3 @@
-# ---
-# jupyter:
-#   jupytext:
-#     formats: ipynb,py:percent
-#   kernelspec:
-#     display_name: Python 3 (ipykernel)
-#     language: python
-#     name: python3
-# ---
-
 # %% [markdown]
 # # 2. A GAN on a 1D Gaussian, then mode collapse
 #
@@ -43,6 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from IPython.display import display
+from matplotlib.figure import Figure
 from torch import nn
 
 import labutils as lu
@@ -1394,13 +1385,16 @@ collapse_metrics = {
 def draw_exploration(run, r):
     """Draw the explorer's result: p_g and D(x) at the end, and the losses."""
     h = run.history
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 3.3))
+    # a Figure outside pyplot: the inline backend's end-of-cell hooks, which
+    # a widget callback can meet half-way (in another thread), never see it
+    fig = Figure(figsize=(12, 3.3))
+    ax1, ax2 = fig.subplots(1, 2)
     title = f"after {len(h['loss_d'])} steps: W1 = {r['w1']:.3f}, "
     title += f"std = {r['std']:.2f}"
     samples, d_of_x = h["snapshot_samples"][-1], h["snapshot_d"][-1].numpy()
     lu.plot_density_1d(x_grid, p_target, samples, d_of_x, ax=ax1, title=title)
     lu.plot_losses(h, ["loss_d", "loss_g"], title="Losses", ax=ax2, smooth=20)
-    plt.show()
+    display(fig)
 
 
 # %%

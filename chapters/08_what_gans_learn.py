@@ -192,9 +192,11 @@ def g_step(discriminator, opt_g, fake):
 
 # %% [markdown]
 # Both steps on one batch of real digits, with fresh networks initialised as in DCGAN (weights
-# $\sim \mathcal N(0, 0.02)$, `lu.dcgan_weights_init`). An untrained pair starts near the equilibrium
-# value of chapter 1, a discriminator loss of $\log 4 \approx 1.39$ and a generator loss of
-# $\log 2 \approx 0.69$:
+# $\sim \mathcal N(0, 0.02)$, `lu.dcgan_weights_init`). Compare the losses with their values at chapter
+# 1's equilibrium, where $D$ answers $\tfrac12$ everywhere: $\log 4 \approx 1.39$ for $D$ and
+# $\log 2 \approx 0.69$ for $G$. A freshly initialised discriminator does not answer $\tfrac12$: its
+# logits are of order one, in either direction, so the losses start away from those values. Here they
+# only show that the steps run.
 
 # %%
 torch.manual_seed(settings.seed)
@@ -206,6 +208,8 @@ opt_g = torch.optim.Adam(demo_g.parameters(), lr=lr, betas=betas)
 loss_d, fake = d_step(demo_g, demo_d, opt_d, x_train[:batch_size])
 loss_g = g_step(demo_d, opt_g, fake)
 print(f"loss_d {loss_d:.3f}, loss_g {loss_g:.3f}, fakes {tuple(fake.shape)}")
+away = abs(loss_d.item() - np.log(4)) > 0.1
+lu.claim("an untrained pair's D loss is away from log 4", away)
 
 # %% [markdown]
 # **The loop** draws batches from a given training set, alternates the two steps, lets the rates fall

@@ -778,6 +778,16 @@ def pixels(src: str):
     return matplotlib.image.imread(io.BytesIO(data), format="png")[..., :3]
 
 
+def pixels_rgba(src: str):
+    """The RGBA pixels of an image's PNG data URL (alpha 1 where opaque)."""
+    import matplotlib.image
+    import numpy as np
+
+    data = base64.b64decode(src.split(",", 1)[1])
+    image = matplotlib.image.imread(io.BytesIO(data), format="png")
+    return image if image.shape[-1] == 4 else np.dstack([image, np.ones(image.shape[:2])])
+
+
 def same_picture(a: str, b: str) -> bool:
     """Whether two PNG data URLs show the same picture (their bytes may differ)."""
     first, second = pixels(a), pixels(b)
@@ -842,21 +852,31 @@ def live_images(lab: Lab, found: OpenExplorer, unlike: list[str], what: str) -> 
 # A live explorer's first figure should be the default figure printed below its controls (the one the rendered
 # book shows). Where it is known not to be, the test is an expected failure until the fix below is made (then it
 # passes by itself; remove the entry).
-DEFAULTS_DIFFER = {
-    "02_gan_1d": "with untouched controls the click loads the default run's checkpoint and the panel shows a "
-    "blank figure of the right size (drawn from the button's callback; the same call from a cell draws it "
-    "right, and so does a click that trains): the callback must draw its figure reliably (root cause not "
-    "found yet: matplotlib-inline drawing inside a widget callback?)",
-}
+DEFAULTS_DIFFER: dict[
+    str, str
+] = {}  # chapter 2's half-drawn figure is fixed: its callback draws a Figure
+# outside pyplot (a pyplot figure could be drawn, half-way, by the inline backend's hooks in another thread)
 
 
-def keep_difference(found: OpenExplorer, live: list[str], static: str) -> str:
+def keep_difference(lab: Lab, found: OpenExplorer, live: list[str], static: str) -> str:
     """Save the live and the default figure that differ, and describe both (sizes, ink, count)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     stem = SCREENSHOTS / f"jupyterlab-{found.explorer.chapter}-default"
     for name, src in (("live", live[0]), ("static", static)):
         Path(f"{stem}-{name}.png").write_bytes(base64.b64decode(src.split(",", 1)[1]))
     first, default = pixels(live[0]), pixels(static)
+    opaque = [float((pixels_rgba(src)[..., 3] == 1).mean()) for src in (live[0], static)]
+    Path(f"{stem}.txt").write_text(
+        f"{len(live)} live image(s); opaque share: live {opaque[0]:.3f}, default {opaque[1]:.3f}\n"
+        + "panel: "
+        + str(
+            lab.js(
+                "const p = lb.node(arguments[0]).querySelector('.widget-output');"
+                " return p ? p.innerText : null",
+                found.index,
+            )
+        )[:2000]
+    )
     return (
         f"{found.path}: {len(live)} live image(s); the first {first.shape}, ink {ink(live[0]):.4f}; "
         f"the default {default.shape}, ink {ink(static):.4f}; saved as {stem}-live/-static.png"
@@ -874,8 +894,8 @@ def test_an_explorer_starts_at_the_default_figure(lab, explorer):
         live = live_images(lab, explorer, [], f"a click on '{explorer.explorer.button}'")
     assert live, f"the explorer of {explorer.path} shows no live figure in its panel"
     same = same_picture(live[0], static[-1])
-    if not same:  # keep the evidence of an intermittent difference (issue 19)
-        print(keep_difference(explorer, live, static[-1]))
+    if not same:  # keep the evidence: both pictures, their opacity, what the panel printed
+        print(keep_difference(lab, explorer, live, static[-1]))
     if not same and explorer.explorer.chapter in DEFAULTS_DIFFER:
         pytest.xfail(DEFAULTS_DIFFER[explorer.explorer.chapter])
     assert same, (
