@@ -128,7 +128,7 @@ def main() -> None:
         return run, generator
 
     probe, _ = new_run(200, "rate probe")
-    rate = 200 / sum(probe.history["train_seconds"][-1:])
+    rate = 200 / probe.history["train_seconds"][-1]  # cumulative seconds
     iters = int(round(rate * args.seconds, -2))
     print(f"{rate:.1f} generator iterations per second: training {iters} iterations")
     run, generator = new_run(iters, "mnist wgan-gp long")

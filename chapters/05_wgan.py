@@ -2064,9 +2064,9 @@ plt.show()
 # {glue:text}`gp_long_ratio:.2f` times the script's after ten minutes, with a confidence of
 # {glue:text}`gp_long_mean_confidence:.2f`. If anything, the comparison leans towards the script: its
 # ten-minute row made about twice as many iterations per second as its short row, recorded on another
-# day, and as this row. So the settings that win early also win at equal, longer time: a convolutional generator and
-# critic, $n_\text{critic} = 1$ with a lazy penalty and a falling learning rate are worth more than the
-# paper's five critic steps at $10^{-4}$ on a CPU.
+# day, and as this row. So the settings that win early also win at equal, longer time: a convolutional
+# generator and critic, $n_\text{critic} = 1$ with a lazy penalty and a falling learning rate are worth
+# more than the paper's five critic steps at $10^{-4}$ on a CPU.
 #
 # **What the estimate still says.** The rank correlation of the critic's estimate with the Fréchet
 # distance is {glue:text}`rho_wgan:.2f` for WGAN (Algorithm 1), but {glue:text}`rho_gp:.2f` for the

@@ -307,26 +307,24 @@ for ax, f in zip(axes, fractions):
 fig.suptitle(f"The same 32 noise vectors after {n_steps} steps")
 plt.show()
 
+
 # %% tags=["hide-input"]
+def show_fd_axes(ax, title: str, xlabel: str) -> None:
+    """Finish and show a figure of FD curves: the floor, labels, log scale."""
+    ax.axhline(floor, color="black", linestyle=":", label="real-vs-real floor")
+    ylabel = f"Fréchet distance ({n_eval} samples)"
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel, yscale="log")
+    ax.legend()
+    plt.show()
+
+
 fig, ax = plt.subplots(figsize=(7, 3.6))
 for f in fractions:
     h = little_data[f]["run"].history
-    ax.plot(
-        h["step"],
-        h["fd"],
-        marker="o",
-        markersize=3,
-        label=f"{share[f]} of MNIST",
-    )
-ax.axhline(floor, color="black", linestyle=":", label="real-vs-real floor")
-ax.set(
-    title="Quality during training, by size of the training set",
-    xlabel="training step",
-    ylabel=f"Fréchet distance ({n_eval} samples)",
-    yscale="log",
-)
-ax.legend()
-plt.show()
+    label = f"{share[f]} of MNIST"
+    ax.plot(h["step"], h["fd"], marker="o", markersize=3, label=label)
+title = "Quality during training, by size of the training set"
+show_fd_axes(ax, title, "training step")
 
 # %% [markdown]
 # ## 8.4 Does the generator copy its training set?
@@ -734,15 +732,8 @@ for label, run in (("DCGAN", dcgan_run), ("growing GAN", pg_run)):
 for end in np.cumsum(phase_steps)[:-1]:
     seconds = sum(pg_run.history["train_seconds"][:end])
     ax.axvline(seconds, color="tab:orange", linestyle=":", linewidth=0.8)
-ax.axhline(floor, color="black", linestyle=":", label="real-vs-real floor")
-ax.set(
-    title="Quality against training time (dotted: the growing GAN's phases)",
-    xlabel="training seconds",
-    ylabel=f"Fréchet distance ({n_eval} samples)",
-    yscale="log",
-)
-ax.legend()
-plt.show()
+title = "Quality against training time (dotted: the growing GAN's phases)"
+show_fd_axes(ax, title, "training seconds")
 
 
 # %%
@@ -755,11 +746,10 @@ def fd_at(run, seconds: float) -> float:
 
 
 # %%
-equal_time = min(run.history["seconds"][-1] for run in (dcgan_run, pg_run))
-fd_equal = {
-    "DCGAN": fd_at(dcgan_run, equal_time),
-    "growing": fd_at(pg_run, equal_time),
-}
+runs = {"DCGAN": dcgan_run, "growing": pg_run}
+seconds = {k: run.history["seconds"][-1] for k, run in runs.items()}
+equal_time = min(seconds.values())
+fd_equal = {k: fd_at(run, equal_time) for k, run in runs.items()}
 pg_final = lu.evaluate_samples(
     lu.generate(pg_g, lu.latent_noise(n_final, nz, seed=4)), dataset
 )
@@ -774,8 +764,6 @@ print(
 )
 
 # %%
-seconds = {"DCGAN": dcgan_run, "growing": pg_run}
-seconds = {k: run.history["seconds"][-1] for k, run in seconds.items()}
 half = equal_time / 2
 behind = fd_at(pg_run, half) > fd_at(dcgan_run, half)
 lu.claim("the growing GAN is behind half-way", behind)

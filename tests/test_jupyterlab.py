@@ -769,22 +769,16 @@ def explorer(request, lab):
         lab.close(path)
 
 
-def pixels(src: str):
-    """The RGB pixels of an image's PNG data URL, as floats in [0, 1]."""
-    import matplotlib.image
-
-    assert src.startswith("data:image/png;base64,"), f"not an inline PNG: {src[:60]}"
-    data = base64.b64decode(src.split(",", 1)[1])
-    return matplotlib.image.imread(io.BytesIO(data), format="png")[..., :3]
-
-
-def pixels_rgba(src: str):
-    """The RGBA pixels of an image's PNG data URL (alpha 1 where opaque)."""
+def pixels(src: str, alpha: bool = False):
+    """The RGB (or, with alpha, RGBA) pixels of an image's PNG data URL, as floats in [0, 1]."""
     import matplotlib.image
     import numpy as np
 
+    assert src.startswith("data:image/png;base64,"), f"not an inline PNG: {src[:60]}"
     data = base64.b64decode(src.split(",", 1)[1])
     image = matplotlib.image.imread(io.BytesIO(data), format="png")
+    if not alpha:
+        return image[..., :3]
     return image if image.shape[-1] == 4 else np.dstack([image, np.ones(image.shape[:2])])
 
 
@@ -852,10 +846,9 @@ def live_images(lab: Lab, found: OpenExplorer, unlike: list[str], what: str) -> 
 # A live explorer's first figure should be the default figure printed below its controls (the one the rendered
 # book shows). Where it is known not to be, the test is an expected failure until the fix below is made (then it
 # passes by itself; remove the entry).
-DEFAULTS_DIFFER: dict[
-    str, str
-] = {}  # chapter 2's half-drawn figure is fixed: its callback draws a Figure
-# outside pyplot (a pyplot figure could be drawn, half-way, by the inline backend's hooks in another thread)
+# Chapter 2's half-drawn figure is fixed: its callback draws a Figure outside pyplot (a pyplot figure
+# could be drawn, half-way, by the inline backend's hooks in another thread).
+DEFAULTS_DIFFER: dict[str, str] = {}
 
 
 def keep_difference(lab: Lab, found: OpenExplorer, live: list[str], static: str) -> str:
@@ -865,7 +858,7 @@ def keep_difference(lab: Lab, found: OpenExplorer, live: list[str], static: str)
     for name, src in (("live", live[0]), ("static", static)):
         Path(f"{stem}-{name}.png").write_bytes(base64.b64decode(src.split(",", 1)[1]))
     first, default = pixels(live[0]), pixels(static)
-    opaque = [float((pixels_rgba(src)[..., 3] == 1).mean()) for src in (live[0], static)]
+    opaque = [float((pixels(src, alpha=True)[..., 3] == 1).mean()) for src in (live[0], static)]
     Path(f"{stem}.txt").write_text(
         f"{len(live)} live image(s); opaque share: live {opaque[0]:.3f}, default {opaque[1]:.3f}\n"
         + "panel: "

@@ -12,13 +12,18 @@ FIELDS = {"training_seconds", "generator_iterations", "frechet_distance", "class
           "mean_confidence", "n_samples", "date", "machine", "torch"}  # fmt: skip
 
 
-def runner():
-    """benchmarks/reference_wgan_gp.py as a module (benchmarks/ is not a package)."""
-    path = REPO_ROOT / "benchmarks" / "reference_wgan_gp.py"
-    spec = importlib.util.spec_from_file_location("reference_wgan_gp", path)
+def runner(name: str = "reference_wgan_gp"):
+    """benchmarks/<name>.py as a module (benchmarks/ is not a package)."""
+    path = REPO_ROOT / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def chapter_runner():
+    """benchmarks/chapter_wgan_gp.py as a module."""
+    return runner("chapter_wgan_gp")
 
 
 def test_chapter_5_has_a_short_and_a_long_recorded_reference_run():
@@ -51,15 +56,6 @@ def test_the_runner_refuses_a_script_it_does_not_know(tmp_path):
         assert "not the wgan_gp.py" in str(stop)
     else:
         raise AssertionError("an unknown script was patched")
-
-
-def chapter_runner():
-    """benchmarks/chapter_wgan_gp.py as a module."""
-    path = REPO_ROOT / "benchmarks" / "chapter_wgan_gp.py"
-    spec = importlib.util.spec_from_file_location("chapter_wgan_gp", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_chapter_5_shows_its_own_wgan_gp_given_about_ten_minutes():
